@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SVDWidgetsError"]
+__all__ = ["SVDWidgetsError", "SVDWidgetsWarning"]
 
 
 class SVDWidgetsError(ValueError):
@@ -10,4 +10,12 @@ class SVDWidgetsError(ValueError):
 
     The message always names the offending value or shape, so that a user can see what to
     change without reading a traceback from inside torch.
+    """
+
+
+class SVDWidgetsWarning(UserWarning):
+    """A result that is not what the user may assume: an approximation, a skipped step.
+
+    The message says what was approximated, the expected error, and how to get the exact
+    answer.
     """

@@ -1,0 +1,236 @@
+"""``conv_svd``: the singular values and vectors of a convolutional layer's linear operator.
+
+The one public entry point of the engine. It validates the layer at the boundary, picks a
+method (``auto``), runs it and returns a :class:`~svdwidgets.core.spectrum.Spectrum` that says
+which method ran and whether its values are exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from svdwidgets.core.comparison import slices_spectrum, unfolded_spectrum
+from svdwidgets.core.exact import dense_spectrum, topk_spectrum
+from svdwidgets.core.fft import block_values, polyphase_kernel
+from svdwidgets.core.geometry import ConvGeometry, dense_bytes, dense_work, geometry_from
+from svdwidgets.core.solvers import solver_name
+from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
+from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "DENSE_MAX_WORK", "METHODS", "conv_svd"]
+
+METHODS = ("auto", "fft", "exact", "spectral-density", "unfolded", "slices")
+DEFAULT_MEMORY_BUDGET = 1 << 30
+"""Bytes one layer's computation may hold at once (blocks, dense matrices)."""
+DENSE_MAX_WORK = float(4096**3)
+"""``auto`` decomposes the dense operator only below this much work (``m*n*min(m, n)``)."""
+
+
+def conv_svd(
+    weight_or_module: object,
+    input_size: object = None,
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    groups: object = 1,
+    padding_mode: object = "zeros",
+    method: str = "auto",
+    k: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Spectrum:
+    """Singular values (and vectors) of a convolution as ``torch.nn.functional.conv2d`` runs it.
+
+    Parameters
+    ----------
+    weight_or_module:
+        a ``(c_out, c_in/groups, kh, kw)`` weight, a ``(out, in)`` linear weight, or an
+        ``nn.Conv2d`` / ``nn.ConvTranspose2d`` / ``nn.Linear``. A module's own stride, padding,
+        dilation, groups and padding mode are used (the keyword arguments are then ignored).
+    input_size:
+        ``(H, W)`` (or ``n``) of the layer's input; not needed for a Linear layer. For a
+        ConvTranspose2d, the size of *its* input.
+    stride, padding, dilation, groups, padding_mode:
+        as for ``torch.nn.Conv2d`` (defaults too: padding 0, zeros).
+    method:
+        ``"fft"`` (Sedghi et al. 2019, polyphase strides; exact for circular convolutions),
+        ``"exact"`` (the operator itself: dense, or matrix-free Lanczos for the top ``k``),
+        ``"spectral-density"`` (Yi 2020; zero-padding approximation), ``"unfolded"``
+        (DeepDataProfiler's reshaped weight), ``"slices"`` (WeightWatcher's per-tap slices), or
+        ``"auto"``: ``fft`` where it is exact; else ``exact`` when the dense operator fits
+        ``memory_budget`` or ``k`` is given; else ``fft`` as an approximation, with a warning.
+    k:
+        only the ``k`` largest values (and their vectors).
+    device:
+        where to compute (default: the weight's device). Values come back on the CPU.
+    dtype:
+        ``torch.float32`` (blocks in complex64; the default) or ``torch.float64``.
+    memory_budget:
+        bytes the computation may hold at once; frequencies are processed in chunks to fit.
+
+    Returns
+    -------
+    Spectrum
+        ``.values`` (descending, with multiplicity), ``.method``, ``.exact``, ``.vector(i)``.
+    """
+    weight, geometry = geometry_from(
+        weight_or_module,
+        input_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+    if method not in METHODS:
+        raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
+    if dtype not in (torch.float32, torch.float64):
+        raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
+        raise SVDWidgetsError(f"memory_budget must be a positive number of bytes, got "
+                              f"{memory_budget!r}")
+    dev = _device(device, weight)
+    if method == "auto":
+        method = _choose(geometry, k, dtype, memory_budget)
+    _check_k(k, _count(method, geometry, weight), method)
+
+    if method == "fft":
+        return _fft(weight, geometry, k, dtype, dev, memory_budget)
+    if method == "exact":
+        return _exact(weight, geometry, k, dtype, dev, memory_budget)
+    if method == "unfolded":
+        return unfolded_spectrum(weight.to(dev, dtype), geometry, k=k)
+    if method == "slices":
+        return slices_spectrum(weight.to(dev, dtype), geometry, k=k)
+    from svdwidgets.core.density import spectral_density_spectrum
+
+    return spectral_density_spectrum(
+        weight, geometry, k=k, dtype=dtype, device=dev, memory_budget=memory_budget
+    )
+
+
+def _device(device: torch.device | str | None, weight: torch.Tensor) -> torch.device:
+    if device is None:
+        return weight.device
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise SVDWidgetsError(f"unknown device {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SVDWidgetsError(f"device {device!r} was asked for, but CUDA is not available")
+    return dev
+
+
+def _dense_fits(geometry: ConvGeometry, dtype: torch.dtype, memory_budget: int) -> bool:
+    # The dense matrix, the basis chunk that builds it, and LAPACK's copy.
+    return (
+        3 * dense_bytes(geometry, dtype.itemsize) <= memory_budget
+        and dense_work(geometry) <= DENSE_MAX_WORK
+    )
+
+
+def _choose(geometry: ConvGeometry, k: int | None, dtype: torch.dtype, budget: int) -> str:
+    if geometry.fft_is_exact:
+        return "fft"
+    if k is not None or _dense_fits(geometry, dtype, budget):
+        return "exact"
+    if not geometry.stride_divides_input:
+        raise SVDWidgetsError(
+            f"no method fits this layer: the dense operator ({geometry.dim_out} x "
+            f"{geometry.dim_in}) exceeds the memory budget of {budget} bytes and the stride "
+            f"{geometry.stride} does not divide the input {geometry.input_size} for 'fft'. "
+            "Pass k=... for the exact top-k values, or a larger memory_budget"
+        )
+    warnings.warn(
+        f"conv_svd: {geometry.describe()} is not a circular convolution and its dense operator "
+        f"({geometry.dim_out} x {geometry.dim_in}) is too large, so these are the 'fft' "
+        "values of the circular convolution on the same grid (exact=False). With zero padding "
+        "they bound the exact values from above after interlacing, and differ from them by "
+        f"roughly (k-1)/n = {_edge_fraction(geometry):.1%} of the spectrum near the edges; "
+        "pass k=... for the exact top-k values (matrix-free Lanczos).",
+        SVDWidgetsWarning,
+        stacklevel=3,
+    )
+    return "fft"
+
+
+def _edge_fraction(geometry: ConvGeometry) -> float:
+    spans = [d * (k - 1) for d, k in zip(geometry.dilation, geometry.kernel, strict=True)]
+    return max(s / n for s, n in zip(spans, geometry.input_size, strict=True))
+
+
+def _count(method: str, geometry: ConvGeometry, weight: torch.Tensor) -> int:
+    c_out, c_in_g, kh, kw = weight.shape
+    if method == "unfolded":
+        return min(c_out, c_in_g * kh * kw)
+    if method == "slices":
+        return kh * kw * min(c_out, c_in_g)
+    if method in ("fft", "spectral-density"):
+        # the circular operator on the input grid, with H/s x W/s outputs
+        sh, sw = geometry.stride
+        nh, nw = geometry.input_size[0] // sh, geometry.input_size[1] // sw
+        return nh * nw * geometry.groups * min(c_out // geometry.groups, c_in_g * sh * sw)
+    return geometry.n_values
+
+
+def _check_k(k: object, count: int, method: str) -> None:
+    if k is None:
+        return
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise SVDWidgetsError(f"k must be a positive int or None, got {k!r}")
+    if not 1 <= k <= count:
+        raise SVDWidgetsError(
+            f"k={k} is out of range: method {method!r} gives {count} singular values here"
+        )
+
+
+def _fft(
+    weight: torch.Tensor,
+    geometry: ConvGeometry,
+    k: int | None,
+    dtype: torch.dtype,
+    device: torch.device,
+    budget: int,
+) -> FFTSpectrum:
+    if not geometry.stride_divides_input:
+        raise SVDWidgetsError(
+            f"method 'fft' needs the stride {geometry.stride} to divide the input size "
+            f"{geometry.input_size} (polyphase rearrangement); use method='exact'"
+        )
+    blocks = block_values(weight, geometry, dtype=dtype, device=device, memory_budget=budget)
+    kernel = polyphase_kernel(weight.to(dtype=dtype), geometry)
+    return FFTSpectrum(
+        blocks, kernel, geometry, exact=geometry.fft_is_exact, solver=solver_name(device), k=k
+    )
+
+
+def _exact(
+    weight: torch.Tensor,
+    geometry: ConvGeometry,
+    k: int | None,
+    dtype: torch.dtype,
+    device: torch.device,
+    budget: int,
+) -> Spectrum:
+    if _dense_fits(geometry, dtype, budget) or (
+        k is not None and k >= geometry.n_values - 1 and 3 * dense_bytes(geometry, 8) <= budget
+    ):
+        return dense_spectrum(weight, geometry, k=k, dtype=dtype, device=device)
+    if k is None:
+        need = 3 * dense_bytes(geometry, dtype.itemsize)
+        raise SVDWidgetsError(
+            f"the dense operator of {geometry.describe()} is {geometry.dim_out} x "
+            f"{geometry.dim_in} and would need about {need / 2**30:.2f} GiB (budget "
+            f"{budget / 2**30:.2f} GiB) and {dense_work(geometry):.2g} flops; pass k=... for "
+            "the exact top-k values (matrix-free Lanczos), or a larger memory_budget"
+        )
+    if k >= geometry.n_values - 1:
+        raise SVDWidgetsError(
+            f"k={k} asks for (almost) all {geometry.n_values} values of a layer too large for "
+            "the dense method; ask for fewer, or a larger memory_budget"
+        )
+    return topk_spectrum(weight, geometry, k=k, dtype=dtype, device=device)

@@ -1,0 +1,275 @@
+"""What :func:`svdwidgets.conv_svd` returns: the singular values and, on request, vectors.
+
+Every spectrum has ``values`` (a 1-D CPU tensor, descending, with multiplicity), ``method`` (which
+method ran), ``exact`` (whether the values are those of the operator exactly as
+``torch.nn.functional.conv2d`` computes it) and ``vector(i)``, the ``i``-th real unit singular
+vector pair ``(v, u)`` with ``A v = σ_i u``: ``v`` in the input space ``(c_in, H, W)``, ``u`` in
+the output space ``(c_out, H', W')`` (1-D for a Linear layer; exchanged for a ConvTranspose2d,
+whose input space is its forward convolution's output space).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from svdwidgets.core.fft import BlockValues, PolyphaseKernel, symbols
+from svdwidgets.core.geometry import ConvGeometry
+from svdwidgets.core.operator import ConvOperator
+from svdwidgets.errors import SVDWidgetsError
+
+__all__ = ["DenseSpectrum", "FFTSpectrum", "FrequencyDirection", "Spectrum", "TopKSpectrum"]
+
+
+class Spectrum:
+    """Base class: values, the method that ran, exactness, and singular vectors."""
+
+    method: str
+    exact: bool
+    values: torch.Tensor
+    geometry: ConvGeometry | None
+    solver: str
+
+    def __init__(
+        self,
+        values: torch.Tensor,
+        *,
+        method: str,
+        exact: bool,
+        geometry: ConvGeometry | None,
+        solver: str,
+    ) -> None:
+        self.values = values
+        self.method = method
+        self.exact = exact
+        self.geometry = geometry
+        self.solver = solver
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def __repr__(self) -> str:
+        top = f"{float(self.values[0]):.4g}" if len(self) else "-"
+        return (
+            f"{type(self).__name__}(method={self.method!r}, exact={self.exact}, "
+            f"n={len(self)}, sigma_max={top})"
+        )
+
+    @property
+    def sigma_max(self) -> float:
+        return float(self.values[0])
+
+    def _check_index(self, i: object) -> int:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise SVDWidgetsError(f"a singular vector index must be an int, got {i!r}")
+        if not 0 <= i < len(self):
+            raise SVDWidgetsError(
+                f"singular vector index {i} is out of range: this spectrum has {len(self)} "
+                f"values (method {self.method!r})"
+            )
+        return i
+
+    def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v, u)``: real unit right and left singular vectors for ``values[i]``."""
+        raise SVDWidgetsError(f"method {self.method!r} gives singular values only, no vectors")
+
+    def _oriented(self, v: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shape the forward operator's vectors for the layer the user gave."""
+        g = self.geometry
+        if g is None:
+            return v, u
+        if g.kind == "linear":
+            return v.reshape(-1), u.reshape(-1)
+        if g.kind == "conv_transpose":
+            return u, v
+        return v, u
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / torch.linalg.vector_norm(x)
+
+
+@dataclass(frozen=True)
+class FrequencyDirection:
+    """A singular vector of the ``fft`` method seen in the frequency domain.
+
+    The real singular vector is the real (``part == "real"``) or imaginary part of the plane
+    wave ``exp(2πi (f_h j / N_h + f_w l / N_w))`` times ``right`` on the coarse (polyphase)
+    grid. ``right`` is the complex channel direction, shape ``(c_in, s_h, s_w)`` (zero outside
+    the vector's group); ``left`` the output channel direction, shape ``(c_out,)``.
+    """
+
+    sigma: float
+    frequency: tuple[int, int]
+    grid: tuple[int, int]
+    group: int
+    rank: int
+    part: str
+    right: torch.Tensor
+    left: torch.Tensor
+
+
+class FFTSpectrum(Spectrum):
+    """Values of the ``fft`` method, with the per-frequency view.
+
+    ``frequency_values`` has shape ``(N_h, N_w, groups * r)``: each frequency's singular values
+    on the full plane, descending; ``frequency_of(i)`` names the frequency of ``values[i]``.
+    """
+
+    def __init__(
+        self,
+        blocks: BlockValues,
+        kernel: PolyphaseKernel,
+        geometry: ConvGeometry,
+        *,
+        exact: bool,
+        solver: str,
+        k: int | None,
+    ) -> None:
+        per_entry = blocks.values.shape[2] * blocks.values.shape[3]
+        flat = blocks.values.reshape(-1)
+        repeats = blocks.multiplicity.reshape(-1).repeat_interleave(per_entry)
+        expanded = flat.repeat_interleave(repeats)
+        values, order = torch.sort(expanded, descending=True, stable=True)
+        if k is not None:
+            values, order = values[:k], order[:k]
+        super().__init__(values, method="fft", exact=exact, geometry=geometry, solver=solver)
+        self._blocks = blocks
+        self._kernel = kernel
+        self._order = order
+        self._repeats = repeats
+        self._ends = repeats.cumsum(0)
+        self.shortcut = blocks.shortcut
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The (coarse, for strided layers) frequency grid ``(N_h, N_w)``."""
+        return self._blocks.grid
+
+    @property
+    def frequency_values(self) -> torch.Tensor:
+        from svdwidgets.core.fft import _full_plane
+
+        half = self._blocks.values
+        full = _full_plane(half, self.grid)
+        merged = full.reshape(*full.shape[:2], -1)
+        return merged.sort(dim=-1, descending=True).values
+
+    def _locate(self, i: int) -> tuple[int, int, int, int, int]:
+        """``values[i]`` -> (f_h, f_w, group, rank, copy)."""
+        position = int(self._order[i])
+        entry = int(torch.searchsorted(self._ends, position, right=True))
+        copy = position - (int(self._ends[entry]) - int(self._repeats[entry]))
+        _, half_w, groups, r = self._blocks.values.shape
+        fh, rest = divmod(entry, half_w * groups * r)
+        fw, rest = divmod(rest, groups * r)
+        group, rank = divmod(rest, r)
+        return fh, fw, group, rank, copy
+
+    def frequency_of(self, i: int) -> tuple[int, int]:
+        fh, fw, *_ = self._locate(self._check_index(i))
+        return fh, fw
+
+    def direction(self, i: int) -> FrequencyDirection:
+        """The frequency, group and complex channel directions of ``values[i]``."""
+        fh, fw, group, rank, copy = self._locate(self._check_index(i))
+        nh, nw = self.grid
+        part = "real" if copy == 0 else "imag"
+        if copy == 0 and self._blocks.multiplicity[fh, fw] == 1 and 0 < fh and 2 * fh > nh:
+            # Columns f_w = 0, N_w/2 hold f and -f both: the upper one gives the other part.
+            part = "imag"
+        block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group]
+        left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
+        right = right_h.mH[:, rank]
+        lvec = left[:, rank]
+        # Fix the phase: the largest entry of the right vector is real and positive, so that a
+        # real block (self-conjugate frequency) gives real vectors.
+        anchor = right[int(right.abs().argmax())]
+        phase = anchor / anchor.abs()
+        right, lvec = right / phase, lvec / phase
+        g = self.geometry
+        assert g is not None
+        sh, sw = g.stride
+        c_in_g, m = g.c_in // g.groups, g.c_out // g.groups
+        right_full = right.new_zeros((g.c_in, sh, sw))
+        right_full[group * c_in_g : (group + 1) * c_in_g] = right.reshape(c_in_g, sh, sw)
+        left_full = lvec.new_zeros((g.c_out,))
+        left_full[group * m : (group + 1) * m] = lvec
+        return FrequencyDirection(
+            sigma=float(sigma[rank]), frequency=(fh, fw), grid=(nh, nw), group=group,
+            rank=rank, part=part, right=right_full, left=left_full,
+        )
+
+    def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.direction(i)
+        g = self.geometry
+        assert g is not None
+        nh, nw = d.grid
+        fh, fw = d.frequency
+        jh = torch.arange(nh, dtype=torch.float64)
+        jw = torch.arange(nw, dtype=torch.float64)
+        theta = 2 * math.pi * (fh * jh[:, None] / nh + fw * jw[None, :] / nw)
+        wave = torch.polar(torch.ones_like(theta), theta).to(d.right.dtype)
+        sh, sw = g.stride
+        # (c_in, s_h, s_w, N_h, N_w) -> (c_in, N_h, s_h, N_w, s_w) -> (c_in, H, W)
+        z_in = d.right[:, :, :, None, None] * wave
+        z_in = z_in.permute(0, 3, 1, 4, 2).reshape(g.c_in, nh * sh, nw * sw)
+        z_out = d.left[:, None, None] * wave
+        pick = torch.real if d.part == "real" else torch.imag
+        v, u = pick(z_in), pick(z_out)
+        if float(torch.linalg.vector_norm(v)) < 1e-6 * float(torch.linalg.vector_norm(z_in)):
+            other = torch.imag if d.part == "real" else torch.real
+            v, u = other(z_in), other(z_out)
+        return self._oriented(_unit(v).to(self.values.dtype), _unit(u).to(self.values.dtype))
+
+
+class DenseSpectrum(Spectrum):
+    """Values of the dense operator (``exact`` method on small layers); vectors on request."""
+
+    def __init__(
+        self, values: torch.Tensor, operator: ConvOperator, *, k: int | None, solver: str
+    ) -> None:
+        super().__init__(
+            values if k is None else values[:k],
+            method="exact", exact=True, geometry=operator.geometry, solver=solver,
+        )
+        self._operator = operator
+        self._uv: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self._check_index(i)
+        if self._uv is None:
+            u, _, vh = torch.linalg.svd(self._operator.to_dense(), full_matrices=False)
+            self._uv = (u.cpu(), vh.cpu())
+        u, vh = self._uv
+        g = self._operator.geometry
+        v_i = vh[i].reshape(g.in_shape)
+        u_i = u[:, i].reshape(g.out_shape)
+        return self._oriented(v_i.to(self.values.dtype), u_i.to(self.values.dtype))
+
+
+class TopKSpectrum(Spectrum):
+    """The top ``k`` values and vectors of a matrix-free solver (``exact`` on large layers)."""
+
+    def __init__(
+        self,
+        values: torch.Tensor,
+        left: torch.Tensor,
+        right: torch.Tensor,
+        geometry: ConvGeometry,
+        *,
+        solver: str,
+    ) -> None:
+        super().__init__(values, method="exact", exact=True, geometry=geometry, solver=solver)
+        self._left = left
+        self._right = right
+
+    def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self._check_index(i)
+        g = self.geometry
+        assert g is not None
+        return self._oriented(
+            self._right[:, i].reshape(g.in_shape), self._left[:, i].reshape(g.out_shape)
+        )
