@@ -124,7 +124,9 @@ def symbols(kernel: PolyphaseKernel, freqs: torch.Tensor) -> torch.Tensor:
     return torch.complex(real, imag).reshape(-1, gr, m, n)
 
 
-def half_plane_freqs(grid: tuple[int, int], start: int = 0, stop: int | None = None) -> torch.Tensor:
+def half_plane_freqs(
+    grid: tuple[int, int], start: int = 0, stop: int | None = None
+) -> torch.Tensor:
     """Frequencies ``(f_h, f_w)`` of the half plane, row-major, ``[start, stop)`` of them."""
     half = grid[1] // 2 + 1
     stop = grid[0] * half if stop is None else stop
