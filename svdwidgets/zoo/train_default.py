@@ -58,8 +58,9 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
 def train(epochs: int = EPOCHS, seed: int = SEED) -> tuple[SmallResNet, float]:
     """Train a :class:`SmallResNet` from scratch; return it (eval mode) and its test accuracy.
 
-    Raises :class:`~svdwidgets.errors.SVDWidgetsError` if ``epochs`` is not a positive int or
-    ``seed`` is not an int.
+    Changes global torch state, as a script does: it seeds the global generator and turns on
+    ``torch.use_deterministic_algorithms``. Raises :class:`~svdwidgets.errors.SVDWidgetsError`
+    if ``epochs`` is not a positive int or ``seed`` is not an int.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise SVDWidgetsError(f"epochs must be a positive int, got {epochs!r}")
