@@ -28,7 +28,10 @@ class UnfoldedSpectrum(Spectrum):
         left, values, right_h = torch.linalg.svd(matrix, full_matrices=False)
         cut = slice(None) if k is None else slice(0, k)
         super().__init__(
-            values[cut].cpu(), method="unfolded", exact=False, geometry=geometry,
+            values[cut].cpu(),
+            method="unfolded",
+            exact=False,
+            geometry=geometry,
             solver="dense-gesdd",
         )
         self._left = left[:, cut].cpu()

@@ -91,8 +91,9 @@ def conv_svd(
     if dtype not in (torch.float32, torch.float64):
         raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
-        raise SVDWidgetsError(f"memory_budget must be a positive number of bytes, got "
-                              f"{memory_budget!r}")
+        raise SVDWidgetsError(
+            f"memory_budget must be a positive number of bytes, got {memory_budget!r}"
+        )
     dev = _device(device, weight)
     if method == "auto":
         method = _choose(geometry, k, dtype, memory_budget)
@@ -156,6 +157,13 @@ def _choose(geometry: ConvGeometry, k: int | None, dtype: torch.dtype, budget: i
         stacklevel=3,
     )
     return "fft"
+
+
+def _size(n_bytes: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} bytes"
 
 
 def _edge_fraction(geometry: ConvGeometry) -> float:
@@ -224,8 +232,8 @@ def _exact(
         need = 3 * dense_bytes(geometry, dtype.itemsize)
         raise SVDWidgetsError(
             f"the dense operator of {geometry.describe()} is {geometry.dim_out} x "
-            f"{geometry.dim_in} and would need about {need / 2**30:.2f} GiB (budget "
-            f"{budget / 2**30:.2f} GiB) and {dense_work(geometry):.2g} flops; pass k=... for "
+            f"{geometry.dim_in} and would need about {_size(need)} (budget "
+            f"{_size(budget)}) and {dense_work(geometry):.2g} flops; pass k=... for "
             "the exact top-k values (matrix-free Lanczos), or a larger memory_budget"
         )
     if k >= geometry.n_values - 1:

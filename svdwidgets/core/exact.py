@@ -51,8 +51,9 @@ def topk_spectrum(
     operator = ConvOperator(weight, geometry, dtype=torch.float64, device=device)
     rng = np.random.default_rng(0)
     v0 = rng.standard_normal(min(operator.shape))
-    left, sigma, right_h = svds(operator.to_scipy(), k=k, which="LM", tol=tol, v0=v0,
-                                solver="arpack")
+    left, sigma, right_h = svds(
+        operator.to_scipy(), k=k, which="LM", tol=tol, v0=v0, solver="arpack"
+    )
     order = np.argsort(sigma)[::-1]
     values = torch.from_numpy(sigma[order].copy()).to(dtype)
     left_t = torch.from_numpy(left[:, order].copy()).to(dtype)

@@ -97,13 +97,15 @@ def half_plane_multiplicity(grid: tuple[int, int]) -> torch.Tensor:
     return mult
 
 
-def _phases(
-    freqs: torch.Tensor, offsets: torch.Tensor, grid: tuple[int, int]
-) -> torch.Tensor:
+def _phases(freqs: torch.Tensor, offsets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """``exp(2πi (f_h q_h / N_h + f_w q_w / N_w))`` for every frequency (rows) and tap."""
-    theta = 2 * math.pi * (
-        freqs[:, :1].double() * offsets[None, :, 0].double() / grid[0]
-        + freqs[:, 1:].double() * offsets[None, :, 1].double() / grid[1]
+    theta = (
+        2
+        * math.pi
+        * (
+            freqs[:, :1].double() * offsets[None, :, 0].double() / grid[0]
+            + freqs[:, 1:].double() * offsets[None, :, 1].double() / grid[1]
+        )
     )
     return torch.polar(torch.ones_like(theta), theta)
 
@@ -211,7 +213,11 @@ def _values_by_dilation(
     """Dilation ``d`` dividing the grid: ``M(f) = phase * M̃(f mod N/d)`` where ``M̃`` is the
     undilated kernel's symbol on the ``N/d`` grid (the offset ``-p`` only adds a phase)."""
     small = ConvGeometry(
-        geometry.c_out, geometry.c_in, geometry.kernel, reduced, groups=geometry.groups,
+        geometry.c_out,
+        geometry.c_in,
+        geometry.kernel,
+        reduced,
+        groups=geometry.groups,
         padding_mode="circular",
     )
     coarse = block_values(

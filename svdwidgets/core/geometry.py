@@ -77,10 +77,20 @@ class ConvGeometry:
     def output_size(self) -> Pair:
         """``(H', W')``, as ``torch.nn.functional.conv2d`` computes it."""
         return (
-            _out_len(self.input_size[0], self.kernel[0], self.stride[0], self.padding[0],
-                     self.dilation[0]),
-            _out_len(self.input_size[1], self.kernel[1], self.stride[1], self.padding[1],
-                     self.dilation[1]),
+            _out_len(
+                self.input_size[0],
+                self.kernel[0],
+                self.stride[0],
+                self.padding[0],
+                self.dilation[0],
+            ),
+            _out_len(
+                self.input_size[1],
+                self.kernel[1],
+                self.stride[1],
+                self.padding[1],
+                self.dilation[1],
+            ),
         )
 
     @property
@@ -143,8 +153,16 @@ class ConvGeometry:
         """The same layer on another input size (validated again)."""
         return _validated(
             ConvGeometry(
-                self.c_out, self.c_in, self.kernel, input_size, self.stride, self.padding,
-                self.dilation, self.groups, self.padding_mode, self.kind,
+                self.c_out,
+                self.c_in,
+                self.kernel,
+                input_size,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                self.padding_mode,
+                self.kind,
             )
         )
 
@@ -222,8 +240,7 @@ def check_weight(weight: object, *, ndim: tuple[int, ...] = (4,)) -> torch.Tenso
     if not bool(finite.all()):
         bad = int((~finite).sum())
         raise SVDWidgetsError(
-            f"the weight of shape {tuple(weight.shape)} has {bad} non-finite entries "
-            "(NaN or inf)"
+            f"the weight of shape {tuple(weight.shape)} has {bad} non-finite entries (NaN or inf)"
         )
     return weight.detach()
 
@@ -314,8 +331,11 @@ def _from_conv_transpose(
             f"ConvTranspose2d supports only padding_mode='zeros', got {module.padding_mode!r}"
         )
     h, w = _input_size(input_size)
-    s, p, d = tuple(module.stride), tuple(module.padding), tuple(module.dilation)
-    op, k = tuple(module.output_padding), tuple(weight.shape[2:])
+    s = _pair("stride", tuple(module.stride), minimum=1)
+    d = _pair("dilation", tuple(module.dilation), minimum=1)
+    p = _pair("padding", tuple(module.padding), minimum=0)
+    op = _pair("output_padding", tuple(module.output_padding), minimum=0)
+    k = (int(weight.shape[2]), int(weight.shape[3]))
     big = tuple(
         (n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))
     )

@@ -9,6 +9,8 @@ can use it, and it can materialise itself as a dense matrix for small layers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -81,8 +83,10 @@ class ConvOperator:
             else g.input_size
         )
         base = [
-            (y.shape[2 + a] - 1) * g.stride[a] - 2 * (pad_h, pad_w)[a]
-            + g.dilation[a] * (g.kernel[a] - 1) + 1
+            (y.shape[2 + a] - 1) * g.stride[a]
+            - 2 * (pad_h, pad_w)[a]
+            + g.dilation[a] * (g.kernel[a] - 1)
+            + 1
             for a in (0, 1)
         ]
         out_pad = (padded[0] - base[0], padded[1] - base[1])
@@ -103,7 +107,9 @@ class ConvOperator:
         """The adjoint of ``F.pad`` in a non-zero mode: a scatter-add, taken from autograd."""
         g = self.geometry
         probe = torch.zeros(
-            (x_padded.shape[0], g.c_in, *g.input_size), dtype=self.dtype, device=self.device,
+            (x_padded.shape[0], g.c_in, *g.input_size),
+            dtype=self.dtype,
+            device=self.device,
             requires_grad=True,
         )
         with torch.enable_grad():
@@ -122,7 +128,11 @@ class ConvOperator:
         return self._flat(y, self.geometry.out_shape, self.apply_adjoint)
 
     @staticmethod
-    def _flat(v: torch.Tensor, shape: tuple[int, int, int], fn) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def _flat(
+        v: torch.Tensor,
+        shape: tuple[int, int, int],
+        fn: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
         single = v.ndim == 1
         cols = v[:, None] if single else v
         out = fn(cols.T.reshape(cols.shape[1], *shape))

@@ -1,14 +1,18 @@
 """Singular values of a stack of small dense matrices, chunked to a memory budget.
 
 The ``fft`` method reduces a convolution to one small matrix per frequency; this module takes
-their singular values. On CPU it calls LAPACK (``torch.linalg.svdvals``, divide and conquer) with
-one thread per call and splits the batch over a pool of as many threads as torch may use: MKL's
-own threading of small SVDs is several times *slower* than one thread (measured: 128 complex
-128x128 matrices, 0.71 s with 2 MKL threads, 0.12 s with 1). On CUDA the default cuSOLVER driver loops Jacobi SVDs matrix by matrix and is
-slower than a CPU core, so chunks of at most :data:`GESVDA_CHUNK` tall matrices go through the
-batched approximate driver ``gesvda``; its answer is checked per matrix against the Frobenius
-identity ``Σσ² = ‖M‖_F²`` and any matrix where the identity fails (gesvda fails on
-rank-deficient matrices) is recomputed with the default driver.
+their singular values.
+
+On CPU it calls LAPACK (``torch.linalg.svdvals``, divide and conquer) with one thread per call
+and splits the batch over a pool of as many threads as torch may use: MKL's own threading of
+small SVDs is several times *slower* than one thread (measured here: 128 complex 128x128
+matrices, 0.71 s with 2 MKL threads, 0.12 s with 1).
+
+On CUDA the default cuSOLVER driver loops Jacobi SVDs matrix by matrix and is slower than a CPU
+core, so chunks of at most :data:`GESVDA_CHUNK` tall matrices go through the batched approximate
+driver ``gesvda``; its answer is checked per matrix against the Frobenius identity
+``Σσ² = ‖M‖_F²`` and any matrix where the identity fails (gesvda fails on rank-deficient
+matrices) is recomputed with the default driver.
 """
 
 from __future__ import annotations

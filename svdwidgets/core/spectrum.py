@@ -198,8 +198,14 @@ class FFTSpectrum(Spectrum):
         left_full = lvec.new_zeros((g.c_out,))
         left_full[group * m : (group + 1) * m] = lvec
         return FrequencyDirection(
-            sigma=float(sigma[rank]), frequency=(fh, fw), grid=(nh, nw), group=group,
-            rank=rank, part=part, right=right_full, left=left_full,
+            sigma=float(sigma[rank]),
+            frequency=(fh, fw),
+            grid=(nh, nw),
+            group=group,
+            rank=rank,
+            part=part,
+            right=right_full,
+            left=left_full,
         )
 
     def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,7 +239,10 @@ class DenseSpectrum(Spectrum):
     ) -> None:
         super().__init__(
             values if k is None else values[:k],
-            method="exact", exact=True, geometry=operator.geometry, solver=solver,
+            method="exact",
+            exact=True,
+            geometry=operator.geometry,
+            solver=solver,
         )
         self._operator = operator
         self._uv: tuple[torch.Tensor, torch.Tensor] | None = None
