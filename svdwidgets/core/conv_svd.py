@@ -19,7 +19,7 @@ from svdwidgets.core.solvers import solver_name
 from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "DENSE_MAX_WORK", "METHODS", "conv_svd"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "DENSE_MAX_WORK", "METHODS", "conv_svd", "spectrum_of"]
 
 METHODS = ("auto", "fft", "exact", "spectral-density", "unfolded", "slices")
 DEFAULT_MEMORY_BUDGET = 1 << 30
@@ -86,6 +86,28 @@ def conv_svd(
         groups=groups,
         padding_mode=padding_mode,
     )
+    return spectrum_of(
+        weight,
+        geometry,
+        method=method,
+        k=k,
+        device=device,
+        dtype=dtype,
+        memory_budget=memory_budget,
+    )
+
+
+def spectrum_of(
+    weight: torch.Tensor,
+    geometry: ConvGeometry,
+    *,
+    method: str = "auto",
+    k: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Spectrum:
+    """:func:`conv_svd` for a layer already validated by ``geometry_from``."""
     if method not in METHODS:
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
     if dtype not in (torch.float32, torch.float64):

@@ -26,12 +26,16 @@ class LayerRecord:
     ``input_shape`` excludes the batch dimension: ``(c_in, H, W)`` for convolutions,
     ``(..., in_features)`` for Linear layers. ``calls`` counts how often the forward pass used
     the module (a module reused on inputs of different sizes is reported with its first).
+    ``batchnorm`` names the BatchNorm2d that consumed this layer's output tensor directly
+    (found by tensor identity during the probing pass), the one ``fold_bn`` folds in.
     """
 
     name: str
     module: nn.Module
     input_shape: tuple[int, ...]
     calls: int = 1
+    batchnorm: str | None = None
+    """The dotted name of a ``BatchNorm2d`` applied directly to this layer's output, if any."""
 
     @property
     def kind(self) -> str:
@@ -66,7 +70,14 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         raise SVDWidgetsError(
             f"{type(model).__name__} has no Conv2d, ConvTranspose2d or Linear layer"
         )
+    norms: dict[nn.Module, str] = {
+        m: n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)
+    }
     seen: dict[str, tuple[tuple[int, ...], int]] = {}
+    # id of a layer's output tensor -> (the layer's name, the tensor, kept alive so that its id
+    # cannot be reused by another tensor during the pass)
+    outputs: dict[int, tuple[str, object]] = {}
+    followers: dict[str, str] = {}
 
     def record(module: nn.Module, args: tuple[object, ...]) -> None:
         name = names[module]
@@ -75,7 +86,17 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         first, calls = seen.get(name, (shape, 0))
         seen[name] = (first, calls + 1)
 
+    def remember_output(module: nn.Module, args: tuple[object, ...], out: object) -> None:
+        outputs[id(out)] = (names[module], out)
+
+    def match_norm(module: nn.Module, args: tuple[object, ...]) -> None:
+        producer = outputs.get(id(args[0]))
+        if producer is not None and producer[1] is args[0]:
+            followers.setdefault(producer[0], norms[module])
+
     handles = [m.register_forward_pre_hook(record) for m in names]
+    handles += [m.register_forward_hook(remember_output) for m in names]
+    handles += [m.register_forward_pre_hook(match_norm) for m in norms]
     was_training = model.training
     try:
         model.eval()
@@ -92,7 +113,7 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         model.train(was_training)
     order = {name: i for i, name in enumerate(seen)}
     return [
-        LayerRecord(name, module, seen[name][0], seen[name][1])
+        LayerRecord(name, module, seen[name][0], seen[name][1], followers.get(name))
         for module, name in sorted(
             ((m, n) for m, n in names.items() if n in seen), key=lambda mn: order[mn[1]]
         )

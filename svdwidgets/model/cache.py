@@ -1,0 +1,86 @@
+"""A disk cache of layer spectra, keyed by (weights hash, input size, method, options).
+
+A second :func:`svdwidgets.profile` of the same model reads every spectrum back instead of
+recomputing it. Entries are pickles written by this package into the user's own cache folder
+(``$SVDWIDGETS_CACHE`` or ``~/.cache/svdwidgets``), written atomically; a corrupt or unreadable
+entry is treated as a miss and overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import torch
+
+from svdwidgets.core.geometry import ConvGeometry
+from svdwidgets.core.spectrum import Spectrum
+
+__all__ = ["SpectrumCache", "default_cache_dir", "spectrum_key"]
+
+_FORMAT = 1  # bump when the pickled classes change incompatibly
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SVDWIDGETS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "svdwidgets"
+
+
+def weights_hash(weight: torch.Tensor) -> str:
+    """SHA-256 of the weight's dtype, shape and bytes."""
+    t = weight.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def spectrum_key(weight: torch.Tensor, geometry: ConvGeometry, options: dict[str, object]) -> str:
+    """The cache key of one layer's spectrum."""
+    from svdwidgets import __version__
+
+    meta = json.dumps(
+        {
+            "geometry": geometry.describe(),
+            "options": options,
+            "format": _FORMAT,
+            "version": __version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256((weights_hash(weight) + meta).encode()).hexdigest()
+
+
+class SpectrumCache:
+    """Spectra on disk under ``directory`` (one file per key)."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.pkl"
+
+    def get(self, key: str) -> Spectrum | None:
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                value = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None
+        return value if isinstance(value, Spectrum) else None
+
+    def put(self, key: str, spectrum: Spectrum) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(spectrum, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,378 @@
+"""``profile``: the spectrum of every linear layer of a model, with random-matrix fits.
+
+The paper this project implements (Praggastis et al., "The SVD of Convolutional Weights: A CNN
+Interpretability Framework", 2022) applies the decomposition to every linear layer of a
+classifier and checks the spectra against random matrix theory. :func:`profile` finds every
+Conv2d, ConvTranspose2d and Linear layer with one shape-probing forward pass, computes each
+layer's spectrum with :func:`svdwidgets.conv_svd` on the input size it really sees, optionally
+with the following BatchNorm folded in, and caches the result on disk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from svdwidgets.core import rmt
+from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, spectrum_of
+from svdwidgets.core.geometry import ConvGeometry, geometry_from
+from svdwidgets.core.spectrum import Spectrum
+from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
+from svdwidgets.model.cache import SpectrumCache, default_cache_dir, spectrum_key
+from svdwidgets.model.discover import LayerRecord, find_layers
+from svdwidgets.model.folding import fold_batchnorm
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LayerProfile", "Profile", "profile"]
+
+
+@dataclass
+class LayerProfile:
+    """One layer of a profile: its record, spectrum (or why there is none), and timings.
+
+    ``weight`` is the weight that was analysed (BN-folded when asked), in the forward
+    convolution's layout; ``note`` keeps the warning of an approximate spectrum.
+    """
+
+    record: LayerRecord
+    spectrum: Spectrum | None
+    weight: torch.Tensor | None = None
+    geometry: ConvGeometry | None = None
+    reason: str | None = None
+    note: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    folded: bool = False
+    _fits: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def fits(self) -> dict[str, Any]:
+        """RMT fits (WeightWatcher's names) of the operator spectrum and the unfolded weight.
+
+        The operator's spectrum pools its frequency blocks, each ``c_out/groups`` x
+        ``s_h*s_w*c_in/groups``; the unfolded weight is ``c_out x c_in/groups*kh*kw``. Fits that
+        cannot be made (a top-k spectrum, too few values) are NaN.
+        """
+        if self._fits is None:
+            self._fits = _fits(self)
+        return self._fits
+
+
+def _fits(layer: LayerProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    spec, g, w = layer.spectrum, layer.geometry, layer.weight
+    if spec is None or g is None or w is None:
+        return out
+    complete = spec.geometry is not None and len(spec) >= _expected_count(spec, g)
+    sh, sw = g.stride
+    block = (g.c_out // g.groups, (g.c_in // g.groups) * sh * sw)
+    values = spec.values.double()
+    out["stable_rank"] = rmt.stable_rank(values) if complete else math.nan
+    out["effective_rank"] = rmt.effective_rank(values) if complete else math.nan
+    for prefix, vals, shape, ok in (
+        ("", values, block, complete),
+        (
+            "unfolded_",
+            torch.linalg.svdvals(w.double().reshape(w.shape[0], -1)),
+            (w.shape[0], w[0].numel()),
+            True,
+        ),
+    ):
+        try:
+            if not ok:
+                raise SVDWidgetsError("only the top-k values were computed")
+            row = dict(rmt.weightwatcher_row(vals, *shape))
+        except SVDWidgetsError:
+            row = dict.fromkeys(_RMT_COLUMNS, math.nan)
+        out.update({prefix + k: row[k] for k in _RMT_COLUMNS})
+    return out
+
+
+_RMT_COLUMNS = ("alpha", "alpha_weighted", "ks_powerlaw", "sigma_mp", "num_spikes", "ks_mp")
+
+
+def _expected_count(spec: Spectrum, g: ConvGeometry) -> int:
+    if spec.method in ("fft", "spectral-density"):
+        sh, sw = g.stride
+        nh, nw = g.input_size[0] // sh, g.input_size[1] // sw
+        return nh * nw * g.groups * min(g.c_out // g.groups, (g.c_in // g.groups) * sh * sw)
+    return g.n_values
+
+
+class Profile:
+    """The layers of a model and their spectra, indexed by dotted module name."""
+
+    def __init__(self, entries: list[LayerProfile], options: dict[str, object]) -> None:
+        self._entries = {e.name: e for e in entries}
+        self.options = options
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the analysed layers, in forward order (skipped layers excluded)."""
+        return [n for n, e in self._entries.items() if e.spectrum is not None]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Layers that could not be analysed, with the reason."""
+        return {n: e.reason or "" for n, e in self._entries.items() if e.spectrum is None}
+
+    def entry(self, name: str) -> LayerProfile:
+        if name not in self._entries:
+            raise SVDWidgetsError(
+                f"unknown layer {name!r}; the profiled layers are {list(self._entries)}"
+            )
+        return self._entries[name]
+
+    def __getitem__(self, name: str) -> Spectrum:
+        e = self.entry(name)
+        if e.spectrum is None:
+            raise SVDWidgetsError(f"layer {name!r} was not analysed: {e.reason}")
+        return e.spectrum
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        return f"Profile({len(self)} layers, {len(self.skipped)} skipped)"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per layer (skipped ones too, with their reason).
+
+        Columns: kind, weight shape, stride, padding, padding mode, input size, BN folded,
+        method, exact, solver, number of values, σ_max, stable and effective rank, and the RMT
+        fits of the operator spectrum and of the unfolded weight (WeightWatcher's names:
+        ``alpha``, ``alpha_weighted`` (α·log10 λ_max), ``ks_powerlaw``, ``sigma_mp``,
+        ``num_spikes``, ``ks_mp``; ``unfolded_`` prefix for the weight's), seconds, cached, note.
+        """
+        import pandas as pd
+
+        rows = []
+        for e in self._entries.values():
+            m, g, spec = e.record.module, e.geometry, e.spectrum
+            row: dict[str, Any] = {
+                "layer": e.name,
+                "kind": e.record.kind,
+                "weight_shape": tuple(getattr(m, "weight").shape),  # noqa: B009
+                "stride": g.stride if g else None,
+                "padding": g.padding if g else None,
+                "padding_mode": g.padding_mode if g else None,
+                "input_size": e.record.input_size,
+                "bn_folded": e.folded,
+                "method": spec.method if spec else None,
+                "exact": spec.exact if spec else None,
+                "solver": spec.solver if spec else None,
+                "n_values": len(spec) if spec else 0,
+                "sigma_max": spec.sigma_max if spec else math.nan,
+            }
+            row.update(e.fits())
+            row.update(
+                {"seconds": e.seconds, "cached": e.cached, "note": e.note, "skipped": e.reason}
+            )
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("layer")
+
+
+def profile(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    example_input: torch.Tensor | None = None,
+    method: str = "auto",
+    layers: Sequence[str] | None = None,
+    device: torch.device | str | None = None,
+    cache: bool | str | Path = True,
+    progress: bool = True,
+    fold_bn: bool = False,
+    k: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Profile:
+    """The spectrum of every Conv2d, ConvTranspose2d and Linear layer of ``model``.
+
+    Parameters
+    ----------
+    model:
+        any ``nn.Module`` (nested, residual, user-defined).
+    input_shape, example_input:
+        one of them: the shape of one input without the batch dimension (``(3, 224, 224)``), or
+        an example batch. One forward pass records the input size of every layer.
+    method, k, dtype, memory_budget:
+        passed to :func:`svdwidgets.conv_svd` for every layer.
+    layers:
+        only these layers (dotted names); an unknown name is an error.
+    device:
+        where spectra are computed (default: the model's device).
+    cache:
+        ``True`` (``$SVDWIDGETS_CACHE`` or ``~/.cache/svdwidgets``), a folder, or ``False``.
+    progress:
+        a tqdm progress bar over layers.
+    fold_bn:
+        fold a BatchNorm2d that directly consumes a conv's output into the conv (eval-mode
+        statistics) before the SVD: the operator the network applies between nonlinearities.
+
+    Every layer found is in the result: one that cannot be analysed is listed in
+    ``Profile.skipped`` with its reason, never dropped silently.
+    """
+    if not isinstance(model, nn.Module):
+        raise SVDWidgetsError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if method not in METHODS:
+        raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
+    model_device = _model_device(model)
+    example = _example(model, input_shape, example_input, model_device)
+    records = find_layers(model, example)
+    chosen = _select(records, layers)
+    store = _store(cache)
+    dev = torch.device(device) if device is not None else model_device
+    options: dict[str, object] = {"method": method, "k": k, "dtype": str(dtype), "fold_bn": fold_bn}
+    entries = []
+    for record in _progress(chosen, progress):
+        entries.append(
+            _analyse(record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget)
+        )
+    return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])})
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _example(
+    model: nn.Module,
+    input_shape: Sequence[int] | None,
+    example_input: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor:
+    if (input_shape is None) == (example_input is None):
+        raise SVDWidgetsError("pass exactly one of input_shape=(C, H, W) or example_input=batch")
+    if example_input is not None:
+        if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2:
+            raise SVDWidgetsError(
+                f"example_input must be a batch tensor (N, ...), got "
+                f"{getattr(example_input, 'shape', type(example_input).__name__)}"
+            )
+        example = example_input[:1].to(device)
+    else:
+        shape = tuple(input_shape)  # type: ignore[arg-type]
+        if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+            raise SVDWidgetsError(
+                f"input_shape must be positive ints like (3, 224, 224), got {input_shape!r}"
+            )
+        example = torch.zeros((1, *shape), device=device)
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(first, nn.Conv2d) and example.ndim == 4 and example.shape[1] != first.in_channels:
+        name = next(n for n, m in model.named_modules() if m is first)
+        raise SVDWidgetsError(
+            f"the input has {example.shape[1]} channels (shape {tuple(example.shape[1:])}) but "
+            f"the first layer {name!r} expects in_channels={first.in_channels}"
+        )
+    return example
+
+
+def _select(records: list[LayerRecord], layers: Sequence[str] | None) -> list[LayerRecord]:
+    if layers is None:
+        return records
+    if isinstance(layers, str):
+        layers = [layers]
+    known = {r.name for r in records}
+    unknown = [n for n in layers if n not in known]
+    if unknown:
+        raise SVDWidgetsError(f"unknown layer(s) {unknown}; the model's layers are {sorted(known)}")
+    wanted = set(layers)
+    return [r for r in records if r.name in wanted]
+
+
+def _store(cache: bool | str | Path) -> SpectrumCache | None:
+    if cache is False:
+        return None
+    if cache is True:
+        return SpectrumCache(default_cache_dir())
+    if isinstance(cache, (str, Path)):
+        return SpectrumCache(cache)
+    raise SVDWidgetsError(f"cache must be True, False or a folder, got {cache!r}")
+
+
+def _progress(records: list[LayerRecord], enabled: bool) -> Iterator[LayerRecord]:
+    if not enabled:
+        yield from records
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(records, desc="svdwidgets.profile", unit="layer")
+    for record in bar:
+        bar.set_postfix_str(record.name)
+        yield record
+
+
+def _analyse(
+    record: LayerRecord,
+    model: nn.Module,
+    fold_bn: bool,
+    store: SpectrumCache | None,
+    options: dict[str, object],
+    method: str,
+    k: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    memory_budget: int,
+) -> LayerProfile:
+    start = time.perf_counter()
+    reuse = ""
+    if record.calls > 1:
+        reuse = f"the module runs {record.calls} times; profiled on its first input"
+    try:
+        weight, geometry = geometry_from(record.module, record.input_size)
+        folded = False
+        if fold_bn and record.batchnorm is not None and geometry.kind == "conv":
+            bn = model.get_submodule(record.batchnorm)
+            weight = fold_batchnorm(weight, bn)  # type: ignore[arg-type]
+            folded = True
+        key = spectrum_key(weight, geometry, {**options, "folded": folded})
+        cached = store.get(key) if store is not None else None
+        note = None
+        if cached is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", SVDWidgetsWarning)
+                spectrum = spectrum_of(
+                    weight,
+                    geometry,
+                    method=method,
+                    k=k,
+                    device=device,
+                    dtype=dtype,
+                    memory_budget=memory_budget,
+                )
+            note = "; ".join(str(w.message) for w in caught) or None
+            if store is not None:
+                store.put(key, spectrum)
+        else:
+            spectrum = cached
+    except SVDWidgetsError as err:
+        return LayerProfile(record, None, reason=str(err), seconds=time.perf_counter() - start)
+    return LayerProfile(
+        record,
+        spectrum,
+        weight=weight,
+        geometry=geometry,
+        note="; ".join(n for n in (note, reuse) if n) or None,
+        seconds=time.perf_counter() - start,
+        cached=cached is not None,
+        folded=folded,
+    )
