@@ -119,6 +119,9 @@ def spectrum_of(
     dev = _device(device, weight)
     if method == "auto":
         method = _choose(geometry, k, dtype, memory_budget)
+        if method == "fft" and not geometry.stride_divides_input:
+            # the approximation of last resort, already announced by _choose's warning
+            geometry = geometry.with_input_size(_stride_grid(geometry))
     _check_k(k, _count(method, geometry, weight), method)
 
     if method == "fft":
@@ -161,25 +164,30 @@ def _choose(geometry: ConvGeometry, k: int | None, dtype: torch.dtype, budget: i
         return "fft"
     if k is not None or _dense_fits(geometry, dtype, budget):
         return "exact"
-    if not geometry.stride_divides_input:
-        raise SVDWidgetsError(
-            f"no method fits this layer: the dense operator ({geometry.dim_out} x "
-            f"{geometry.dim_in}) exceeds the memory budget of {budget} bytes and the stride "
-            f"{geometry.stride} does not divide the input {geometry.input_size} for 'fft'. "
-            "Pass k=... for the exact top-k values, or a larger memory_budget"
-        )
     warnings.warn(
         f"conv_svd: {geometry.describe()} is not a circular convolution and its dense operator "
         f"({geometry.dim_out} x {geometry.dim_in}) exceeds the dense limits, so these are the "
         "'fft' values of the circular convolution on the same grid (exact=False). The two "
         "operators differ only where the kernel reaches the border, about "
         f"{_edge_fraction(geometry):.0%} of the positions here, and the top values typically "
-        "move by a few percent at this size. Pass k=... for the exact top-k values "
-        "(matrix-free Lanczos).",
+        "move by a few percent at this size"
+        + (
+            ""
+            if geometry.stride_divides_input
+            else f"; the stride {geometry.stride} does not divide the input "
+            f"{geometry.input_size}, so the grid is rounded up to {_stride_grid(geometry)}"
+        )
+        + ". Pass k=... for the exact top-k values (matrix-free Lanczos).",
         SVDWidgetsWarning,
         stacklevel=3,
     )
     return "fft"
+
+
+def _stride_grid(geometry: ConvGeometry) -> tuple[int, int]:
+    """The input size rounded up to a multiple of the stride (for the ``fft`` approximation)."""
+    n, s = geometry.input_size, geometry.stride
+    return (-(-n[0] // s[0]) * s[0], -(-n[1] // s[1]) * s[1])
 
 
 def _size(n_bytes: int) -> str:

@@ -24,6 +24,7 @@ from torch import nn
 from svdwidgets.core import rmt
 from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
+from svdwidgets.core.solvers import batched_svdvals
 from svdwidgets.core.spectrum import Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.model.cache import SpectrumCache, default_cache_dir, spectrum_key
@@ -86,7 +87,7 @@ def _fits(layer: LayerProfile) -> dict[str, Any]:
         ("", values, block, complete),
         (
             "unfolded_",
-            torch.linalg.svdvals(w.double().reshape(w.shape[0], -1)),
+            batched_svdvals(w.double().reshape(1, w.shape[0], -1))[0],
             (w.shape[0], w[0].numel()),
             True,
         ),

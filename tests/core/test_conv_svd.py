@@ -357,3 +357,13 @@ def test_bad_input_raises_svdwidgets_error_naming_the_value(call, match) -> None
 
 def test_error_type_is_a_value_error() -> None:
     assert issubclass(SVDWidgetsError, ValueError)
+
+
+def test_auto_rounds_the_grid_up_when_the_stride_does_not_divide_a_large_input() -> None:
+    w = _weight(8, 8, 3, 3, seed=16)
+    with pytest.warns(SVDWidgetsWarning, match=r"rounded up to \(8, 8\)"):
+        spec = conv_svd(w, (7, 7), stride=2, padding=1, memory_budget=1 << 12)
+    assert spec.method == "fft" and not spec.exact
+    ref = conv_svd(w, (8, 8), stride=2, padding=1, padding_mode="circular")
+    torch.testing.assert_close(spec.values, ref.values)
+    assert spec.vector(0)[0].shape == (8, 8, 8)
