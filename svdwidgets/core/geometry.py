@@ -236,12 +236,14 @@ def check_weight(weight: object, *, ndim: tuple[int, ...] = (4,)) -> torch.Tenso
         raise SVDWidgetsError(f"the weight must be floating point, got dtype {weight.dtype}")
     if weight.is_complex():
         raise SVDWidgetsError(f"complex weights are not supported, got dtype {weight.dtype}")
-    finite = torch.isfinite(weight.detach())
-    if not bool(finite.all()):
-        bad = int((~finite).sum())
-        raise SVDWidgetsError(
-            f"the weight of shape {tuple(weight.shape)} has {bad} non-finite entries (NaN or inf)"
-        )
+    # A sum is non-finite whenever an entry is (NaN and inf propagate); only then count them.
+    if not bool(torch.isfinite(weight.detach().sum())):
+        bad = int((~torch.isfinite(weight.detach())).sum())
+        if bad:
+            raise SVDWidgetsError(
+                f"the weight of shape {tuple(weight.shape)} has {bad} non-finite entries "
+                "(NaN or inf)"
+            )
     return weight.detach()
 
 
@@ -266,6 +268,19 @@ def geometry_from(
     weight = check_weight(weight_or_module, ndim=(2, 4))
     if weight.ndim == 2:
         return weight[:, :, None, None], _linear_geometry(weight)
+    return _conv_geometry(weight, input_size, stride, padding, dilation, groups, padding_mode)
+
+
+def _conv_geometry(
+    weight: torch.Tensor,
+    input_size: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    padding_mode: object,
+) -> tuple[torch.Tensor, ConvGeometry]:
+    """The geometry of a checked 4-D conv weight with the ``nn.Conv2d`` keywords."""
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise SVDWidgetsError(f"groups must be a positive int, got {groups!r}")
     if not isinstance(padding_mode, str):
@@ -304,15 +319,15 @@ def _from_module(module: nn.Module, input_size: object) -> tuple[torch.Tensor, C
         weight = check_weight(module.weight, ndim=(2,))
         return weight[:, :, None, None], _linear_geometry(weight)
     if isinstance(module, nn.Conv2d):
-        weight = check_weight(module.weight)
-        return geometry_from(
-            weight,
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        return _conv_geometry(
+            check_weight(module.weight),
             input_size,
-            stride=tuple(module.stride),
-            padding=module.padding if isinstance(module.padding, str) else tuple(module.padding),
-            dilation=tuple(module.dilation),
-            groups=module.groups,
-            padding_mode=module.padding_mode,
+            tuple(module.stride),
+            padding,
+            tuple(module.dilation),
+            module.groups,
+            module.padding_mode,
         )
     if isinstance(module, nn.ConvTranspose2d):
         return _from_conv_transpose(module, input_size)
@@ -343,14 +358,7 @@ def _from_conv_transpose(
         raise SVDWidgetsError(
             f"ConvTranspose2d on input {(h, w)} has an empty output {big}: {module}"
         )
-    fwd_weight, geometry = geometry_from(
-        weight,
-        big,
-        stride=s,
-        padding=p,
-        dilation=d,
-        groups=module.groups,
-    )
+    fwd_weight, geometry = _conv_geometry(weight, big, s, p, d, module.groups, "zeros")
     geometry = ConvGeometry(**{**geometry.__dict__, "kind": "conv_transpose"})
     if geometry.output_size != (h, w):  # pragma: no cover - torch guarantees this
         raise SVDWidgetsError(f"internal: adjoint size {geometry.output_size} != {(h, w)}")
