@@ -34,6 +34,7 @@ __all__ = [
     "BlockValues",
     "PolyphaseKernel",
     "block_values",
+    "half_plane_freqs",
     "half_plane_multiplicity",
     "polyphase_kernel",
     "symbols",
