@@ -2,7 +2,7 @@
 
 One shape-probing forward pass on an example input records, for each layer, the shape of its
 input (the input size that :func:`svdwidgets.conv_svd` needs). The hooks are removed afterwards,
-even when the forward pass fails, and the model's training mode is restored.
+even when the forward pass fails, and every submodule's training flag is restored.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
     handles = [m.register_forward_pre_hook(record) for m in names]
     handles += [m.register_forward_hook(remember_output) for m in names]
     handles += [m.register_forward_pre_hook(match_norm) for m in norms]
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
         with torch.no_grad():
@@ -110,7 +110,8 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        for m, training in modes.items():
+            m.training = training
     order = {name: i for i, name in enumerate(seen)}
     return [
         LayerRecord(name, module, seen[name][0], seen[name][1], followers.get(name))

@@ -34,6 +34,8 @@ from svdwidgets.model.folding import fold_batchnorm
 if TYPE_CHECKING:
     import pandas as pd
 
+    from svdwidgets.model.projection import Projections
+
 __all__ = ["LayerProfile", "Profile", "profile"]
 
 
@@ -116,9 +118,12 @@ def _expected_count(spec: Spectrum, g: ConvGeometry) -> int:
 class Profile:
     """The layers of a model and their spectra, indexed by dotted module name."""
 
-    def __init__(self, entries: list[LayerProfile], options: dict[str, object]) -> None:
+    def __init__(
+        self, entries: list[LayerProfile], options: dict[str, object], model: nn.Module
+    ) -> None:
         self._entries = {e.name: e for e in entries}
         self.options = options
+        self.model = model
 
     @property
     def layers(self) -> list[str]:
@@ -151,6 +156,34 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"Profile({len(self)} layers, {len(self.skipped)} skipped)"
+
+    def project(
+        self,
+        data: object,
+        *,
+        model: nn.Module | None = None,
+        layers: Sequence[str] | str | None = None,
+        k: int | None = None,
+        directions: str = "unfolded",
+        batch_size: int = 256,
+        keep_maps: bool = False,
+    ) -> Projections:
+        """Projections of ``data`` onto each layer's top ``k`` singular directions.
+
+        See :func:`svdwidgets.model.projection.project` for the options and definitions.
+        """
+        from svdwidgets.model.projection import project
+
+        return project(
+            self,
+            data,
+            model=model,
+            layers=layers,
+            k=k,
+            directions=directions,
+            batch_size=batch_size,
+            keep_maps=keep_maps,
+        )
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per layer (skipped ones too, with their reason).
@@ -246,7 +279,7 @@ def profile(
         entries.append(
             _analyse(record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget)
         )
-    return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])})
+    return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])}, model)
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -74,3 +74,11 @@ def test_model_without_analysable_layers() -> None:
 def test_not_a_model() -> None:
     with pytest.raises(SVDWidgetsError, match="got str"):
         find_layers("resnet", torch.zeros(1))  # type: ignore[arg-type]
+
+
+def test_each_submodule_keeps_its_own_training_flag() -> None:
+    model = Net().train()
+    model.stem.eval()  # e.g. a frozen stem
+    find_layers(model, torch.zeros(1, 3, 20, 24))
+    assert model.training and model.blocks.training
+    assert not model.stem.training and not model.stem[0].training
