@@ -4,9 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The browser tests (tests/browser) drive the system's headless Chromium through Playwright's
+# Python API (never `playwright install`). CI runs as root on Debian: install it when missing.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "scripts/test.sh: /usr/bin/chromium is missing (apt-get install -y chromium)" >&2
+        exit 1
+    fi
+fi
+export SVDWIDGETS_REQUIRE_BROWSER=1  # missing browser pieces fail the browser tests, not skip them
+
 # torch is pinned: 2.13.0 is the CPU build on our machines; an unpinned torch pulls a
-# multi-GB CUDA build.
-python -m pip install --quiet --disable-pip-version-check torch==2.13.0 -e ".[test]"
+# multi-GB CUDA build. The install also builds the JupyterLab extension in labextension/
+# (node 20 + jlpm from yarn.lock; CI=true makes yarn refuse to change the lockfile).
+python -m pip install --quiet --disable-pip-version-check torch==2.13.0 -e ".[test,widgets]"
 
 python -m ruff check .
 python -m ruff format --check .

@@ -3,6 +3,7 @@
 The engine is :func:`conv_svd` (see ``DESIGN.md`` for the methods and their papers).
 """
 
+from svdwidgets._version import __version__
 from svdwidgets.core.bounds import SpectralNormBound, spectral_norm_bound
 from svdwidgets.core.conv_svd import METHODS, conv_svd
 from svdwidgets.core.spectrum import FFTSpectrum, FrequencyDirection, Spectrum
@@ -23,10 +24,14 @@ __all__ = [
     "SVDWidgetsWarning",
     "SpectralNormBound",
     "Spectrum",
+    "__version__",
     "class_hypergraph",
     "conv_svd",
     "profile",
     "spectral_norm_bound",
 ]
 
-__version__ = "0.1.0"
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds our prebuilt extension (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "svdwidgets"}]

@@ -1,0 +1,2 @@
+// The widget classes this module registers (JupyterLab plugin and the offline HTML bundle).
+export { FrequencyMapModel, FrequencyMapView } from './frequency_map';

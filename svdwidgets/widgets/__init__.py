@@ -1,0 +1,9 @@
+"""Jupyter widgets over the core's spectra; the front end lives in ``labextension/``.
+
+Needs the ``widgets`` extra (``pip install svdwidgets[widgets]``): ipywidgets and JupyterLab.
+"""
+
+from svdwidgets.widgets.export import export_html
+from svdwidgets.widgets.frequency_map import FrequencyMap
+
+__all__ = ["FrequencyMap", "export_html"]
