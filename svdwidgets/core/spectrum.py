@@ -169,6 +169,18 @@ class FFTSpectrum(Spectrum):
         group, rank = divmod(rest, r)
         return fh, fw, group, rank, copy
 
+    @property
+    def frequencies(self) -> torch.Tensor:
+        """``(n, 2)`` int64: the half-plane frequency ``(f_h, f_w)`` of every value, in order.
+
+        Row ``i`` equals ``frequency_of(i)``; vectorised for widgets that look frequencies up
+        on every click.
+        """
+        entry = torch.searchsorted(self._ends, self._order, right=True)
+        _, half_w, groups, r = self._blocks.values.shape
+        block = entry // (groups * r)
+        return torch.stack([block // half_w, block % half_w], dim=1)
+
     def frequency_of(self, i: int) -> tuple[int, int]:
         fh, fw, *_ = self._locate(self._check_index(i))
         return fh, fw

@@ -144,11 +144,7 @@ def frequency_table(spectrum: FFTSpectrum) -> np.ndarray:
 
     Computed once per widget, so that a click only compares integers (no FFT, no SVD).
     """
-    n = len(spectrum)
-    table = np.empty((n, 2), dtype=np.int64)
-    for i in range(n):
-        table[i] = spectrum.frequency_of(i)
-    return table
+    return spectrum.frequencies.numpy().astype(np.int64)
 
 
 def selected_indices(

@@ -257,6 +257,11 @@ def test_frequency_view() -> None:
             for t in [2 * math.pi * (fh * (a - 1) / 6 + fw * (b - 1) / 7)]
         )
         torch.testing.assert_close(fv[fh, fw], torch.linalg.svdvals(m))
+    table = spec.frequencies
+    assert table.shape == (len(spec), 2)
+    assert [tuple(row) for row in table.tolist()] == [
+        spec.frequency_of(i) for i in range(len(spec))
+    ]
     d = spec.direction(0)
     assert d.sigma == pytest.approx(float(spec.values[0]))
     assert spec.frequency_of(0) == d.frequency
