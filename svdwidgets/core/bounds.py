@@ -66,6 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from svdwidgets.core.checks import check_memory_budget, resolve_device
 from svdwidgets.core.fft import half_plane_freqs, polyphase_kernel, symbols
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.errors import SVDWidgetsError
@@ -205,18 +206,6 @@ def _circular(g: ConvGeometry, size: tuple[int, int], padding: tuple[int, int]) 
     return dataclasses.replace(g, input_size=size, padding=padding, padding_mode="circular")
 
 
-def _resolve_device(device: torch.device | str | None, weight: torch.Tensor) -> torch.device:
-    if device is None:
-        return weight.device
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise SVDWidgetsError(f"unknown device {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SVDWidgetsError(f"device {device!r} was asked for, but CUDA is not available")
-    return dev
-
-
 def spectral_norm_certificate(
     weight_or_module: object,
     input_size: object = None,
@@ -232,10 +221,7 @@ def spectral_norm_certificate(
 ) -> SpectralNormBound:
     """:func:`spectral_norm_bound` with its provenance (:class:`SpectralNormBound`)."""
     n_iter = _check_n_iter(n_iter)
-    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
-        raise SVDWidgetsError(
-            f"memory_budget must be a positive number of bytes, got {memory_budget!r}"
-        )
+    memory_budget = check_memory_budget(memory_budget)
     weight, geometry = geometry_from(
         weight_or_module,
         input_size,
@@ -245,7 +231,7 @@ def spectral_norm_certificate(
         groups=groups,
         padding_mode=padding_mode,
     )
-    dev = _resolve_device(device, weight)
+    dev = resolve_device(device, weight)
     circ, factor, method = circular_embedding(geometry)
     kernel = polyphase_kernel(weight.detach().to(device=dev, dtype=torch.float64), circ)
     nh, nw = kernel.grid

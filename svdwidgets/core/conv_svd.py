@@ -11,6 +11,7 @@ import warnings
 
 import torch
 
+from svdwidgets.core.checks import check_memory_budget, resolve_device
 from svdwidgets.core.comparison import slices_spectrum, unfolded_spectrum
 from svdwidgets.core.exact import dense_spectrum, topk_spectrum
 from svdwidgets.core.fft import block_values, polyphase_kernel
@@ -112,11 +113,8 @@ def spectrum_of(
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
     if dtype not in (torch.float32, torch.float64):
         raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
-        raise SVDWidgetsError(
-            f"memory_budget must be a positive number of bytes, got {memory_budget!r}"
-        )
-    dev = _device(device, weight)
+    memory_budget = check_memory_budget(memory_budget)
+    dev = resolve_device(device, weight)
     if method == "auto":
         method = _choose(geometry, k, dtype, memory_budget)
         if method == "fft" and not geometry.stride_divides_input:
@@ -137,18 +135,6 @@ def spectrum_of(
     return spectral_density_spectrum(
         weight, geometry, k=k, dtype=dtype, device=dev, memory_budget=memory_budget
     )
-
-
-def _device(device: torch.device | str | None, weight: torch.Tensor) -> torch.device:
-    if device is None:
-        return weight.device
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise SVDWidgetsError(f"unknown device {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SVDWidgetsError(f"device {device!r} was asked for, but CUDA is not available")
-    return dev
 
 
 def _dense_fits(geometry: ConvGeometry, dtype: torch.dtype, memory_budget: int) -> bool:
