@@ -1,0 +1,247 @@
+"""Feature visualization of singular vectors: stock Lucent ``render_vis`` against ours.
+
+Both sides optimise the same objective with the same parameterisation, optimiser, size and
+number of steps, side by side in one process:
+
+* objective: for each batch image ``b``, Lucent's ``direction`` objective (mean over positions
+  of the cosine similarity between the layer's output channels and a direction) with the
+  direction = the channel direction of the left singular vector ``indices[b]``. Stock: the sum
+  of one ``objectives.direction(layer, P_b, batch=b)`` per batch image; ours: one vectorised
+  ``singular_objective(..., side="left", kind="cosine")`` (the same function);
+* image: Lucent's ``param.image(size, batch=B, channels=C)`` (fft parameterisation, sigmoid;
+  colour decorrelation for three channels) and Adam with lr 0.05 on both sides;
+* transforms: Lucent's standard family scaled to the image size (pad with 0.5, jitter, random
+  scale, random rotation, jitter), then a centre crop back to the input size (stock) / our
+  batched affine equivalent (ours); ``fixed_image_size`` = the input size, so stock Lucent does
+  not upsample a 28 px image to 224 px; ``preprocess=False`` (the model normalises inside).
+
+The final objective of both is measured the same way: our ``scores`` of the final images,
+without transforms (higher is better; 1 is the maximum of a cosine).
+
+torchvision does not import beside the CPU torch on our machines, and ``lucent.optvis.render``
+imports ``torchvision.transforms.Normalize`` at module level (used only by Lucent's ImageNet
+``normalize()`` preprocessing, which this benchmark switches off). When ``import torchvision``
+fails, this script registers a stand-in ``torchvision.transforms`` module in ``sys.modules``
+that provides only a ``Normalize`` class (a plain ``(x - mean) / std``), so that stock
+``render_vis`` runs unmodified; it says so in its output. Lucent's ``render_vis`` also registers a
+forward hook on every module per call and never removes it: each stock repetition therefore
+gets a fresh copy of the model, so that leaked hooks do not slow later repetitions.
+
+    python benchmarks/bench_featurevis.py               # CPU: 8 directions, 28 px, 128 steps
+    python benchmarks/bench_featurevis.py --gpu         # also the CUDA variant when available
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _stand_in_torchvision() -> bool:
+    """Register a minimal ``torchvision.transforms.Normalize`` if torchvision cannot import."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        pass
+    else:
+        return False
+
+    class Normalize:
+        def __init__(self, mean: list[float], std: list[float]) -> None:
+            self.mean = torch.tensor(mean).view(-1, 1, 1)
+            self.std = torch.tensor(std).view(-1, 1, 1)
+
+        def __call__(self, t: torch.Tensor) -> torch.Tensor:
+            return (t - self.mean.to(t)) / self.std.to(t)
+
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        del sys.modules[name]
+    tv = types.ModuleType("torchvision")
+    tv_transforms = types.ModuleType("torchvision.transforms")
+    tv_transforms.Normalize = Normalize  # type: ignore[attr-defined]
+    tv.transforms = tv_transforms  # type: ignore[attr-defined]
+    sys.modules["torchvision"] = tv
+    sys.modules["torchvision.transforms"] = tv_transforms
+    return True
+
+
+STAND_IN = _stand_in_torchvision()
+
+from lucent.optvis import objectives, param, render, transform  # noqa: E402
+
+import svdwidgets as sw  # noqa: E402
+from svdwidgets.featurevis import render_singular_vectors, singular_objective  # noqa: E402
+from svdwidgets.featurevis.hooks import run_to, tap  # noqa: E402
+
+
+def centre_crop(h: int, w: int) -> Any:
+    def inner(x: torch.Tensor) -> torch.Tensor:
+        top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
+        return x[:, :, top : top + h, left : left + w]
+
+    return inner
+
+
+def stock_transforms(size: int) -> list[Any]:
+    """Lucent's ``standard_transforms`` (tuned for 128 px) scaled to ``size``, then a crop."""
+    pad = max(1, round(size * 12 / 128))
+    return [
+        transform.pad(pad, mode="constant", constant_value=0.5),
+        transform.jitter(max(2, round(size * 8 / 128))),
+        transform.random_scale([1 + (i - 5) / 50.0 for i in range(11)]),
+        transform.random_rotate(list(range(-10, 11)) + 5 * [0]),
+        transform.jitter(max(2, round(size * 4 / 128))),
+        centre_crop(size, size),
+    ]
+
+
+def final_scores(model: torch.nn.Module, obj: Any, images: torch.Tensor) -> np.ndarray:
+    model.eval()
+    with torch.no_grad(), tap(model, obj.layer, "output") as t:
+        return obj.scores(run_to(model, images, t)).double().cpu().numpy()
+
+
+def run_stock(
+    model: torch.nn.Module, obj: Any, lucent_layer: str, size: int, channels: int, steps: int
+) -> tuple[float, np.ndarray]:
+    fresh = copy.deepcopy(model).eval()
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002 - Lucent's transforms draw from the legacy global RNG
+    basis = obj.basis
+    total = objectives.direction(lucent_layer, basis[0], batch=0)
+    for b in range(1, basis.shape[0]):
+        total = total + objectives.direction(lucent_layer, basis[b], batch=b)
+    start = time.perf_counter()
+    images = render.render_vis(
+        fresh,
+        total,
+        param_f=lambda: param.image(size, batch=basis.shape[0], channels=channels),
+        transforms=stock_transforms(size),
+        thresholds=(steps,),
+        preprocess=False,
+        progress=False,
+        show_image=False,
+        fixed_image_size=size,
+    )
+    seconds = time.perf_counter() - start
+    device = next(model.parameters()).device
+    final = torch.from_numpy(images[-1]).permute(0, 3, 1, 2).to(device)
+    return seconds, final_scores(model, obj, final)
+
+
+def run_ours(
+    prof: Any, layer: str, indices: list[int], steps: int, amp: bool | None = None
+) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    r = render_singular_vectors(
+        prof, layer, indices, side="left", kind="cosine", steps=steps, amp=amp
+    )
+    seconds = time.perf_counter() - start
+    return seconds, r.after
+
+
+def compare(
+    title: str,
+    model: torch.nn.Module,
+    prof: Any,
+    layer: str,
+    indices: list[int],
+    size: int,
+    channels: int,
+    steps: int,
+    repeats: int,
+) -> None:
+    obj = singular_objective(prof, layer, indices, side="left", kind="cosine")
+    lucent_layer = layer.replace(".", "_")
+    if next(model.parameters()).is_cuda:
+        torch.cuda.synchronize()
+    stock_t, ours_t = [], []
+    stock_v = ours_v = np.zeros(0)
+    for _ in range(repeats):  # interleaved, so that load changes hit both
+        t, stock_v = run_stock(model, obj, lucent_layer, size, channels, steps)
+        stock_t.append(t)
+        t, ours_v = run_ours(prof, layer, indices, steps)
+        ours_t.append(t)
+    s, o = statistics.median(stock_t), statistics.median(ours_t)
+    print(f"\n{title}: {len(indices)} directions of {layer}, {size} px, {steps} steps")
+    print(f"{'':28s}{'seconds (median)':>18s}{'all runs':>28s}{'final objective':>18s}")
+    for name, ts, v in (
+        ("stock Lucent render_vis", stock_t, stock_v),
+        ("svdwidgets", ours_t, ours_v),
+    ):
+        runs = " ".join(f"{x:.2f}" for x in ts)
+        print(f"{name:28s}{statistics.median(ts):18.2f}{runs:>28s}{float(np.mean(v)):18.4f}")
+    ratio = float(np.mean(ours_v)) / float(np.mean(stock_v))
+    print(
+        f"speed-up {s / o:.1f}x (target >= 3x); final objective ours/stock {ratio:.3f} "
+        "(target >= 0.9)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu", action="store_true", help="also the CUDA variant")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
+    if STAND_IN:
+        print(
+            "torchvision does not import here: registered a stand-in torchvision.transforms "
+            "with only Normalize (unused: preprocess=False) so that lucent.optvis.render imports"
+        )
+    from svdwidgets.zoo import load_default
+
+    model = load_default().model
+    prof = sw.profile(model, (1, 28, 28), cache=False, progress=False, layers=["block.conv1"])
+    compare(
+        "CPU, bundled MNIST SmallResNet",
+        model,
+        prof,
+        "block.conv1",
+        list(range(8)),
+        28,
+        1,
+        args.steps,
+        args.repeats,
+    )
+    if args.gpu:
+        if not torch.cuda.is_available():
+            print("\nGPU variant skipped: CUDA is not available")
+            return
+        from models import resnet18
+
+        net = resnet18().cuda().eval()
+        layer = "layer3.1.conv2"
+        gprof = sw.profile(
+            net, (3, 128, 128), cache=False, progress=False, layers=[layer], method="fft"
+        )
+        compare(
+            "CUDA (autocast float16, channels-last), ResNet-18 random weights",
+            net,
+            gprof,
+            layer,
+            list(range(64)),
+            128,
+            3,
+            256,
+            args.repeats,
+        )
+
+
+if __name__ == "__main__":
+    main()

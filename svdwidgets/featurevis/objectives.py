@@ -1,0 +1,343 @@
+"""Lucent objectives for singular vectors of a layer, vectorised over a batch of indices.
+
+Feature visualization (Olah, Mordvintsev & Schubert 2017, "Feature Visualization", Distill)
+optimises an input image to maximise a function of one activation; Lucent (greentfrapp/lucent)
+writes those functions as ``Objective`` values that add and scale. Here the functions are
+projections onto singular vectors of a layer's linear operator ``A`` (Praggastis et al. 2022,
+"The SVD of Convolutional Weights: A CNN Interpretability Framework"): the right singular vector
+``v_i`` lives in the space of the layer's *input* ``x`` (captured with a forward pre-hook, i.e.
+the output of whatever runs before the layer), the left singular vector ``u_i`` in the space of
+the linear part of its *output* ``y = A x`` (the captured output minus the layer's bias, times
+the BatchNorm scale when the profile folded one in, as in :mod:`svdwidgets.model.projection`).
+
+One objective covers a batch: image ``b`` of the batch is scored against the direction of
+``indices[b]`` (a single index scores every image against the same direction); ``scores(T)``
+returns the ``(B,)`` maximised quantities and the objective itself (Lucent's sign convention: a
+loss to minimise) is ``-scores(T).sum()``. Definitions, with ``a``
+the activation of image ``b`` on the chosen side (``x`` or ``y``):
+
+``kind="vector"``
+    ``score = <w, a>``, ``w`` the full real unit singular vector from ``spectrum.vector(i)``
+    (``v_i`` of shape ``(c_in, H, W)`` or ``u_i`` of shape ``(c_out, H', W')``). For an ``fft``
+    spectrum this is the real plane wave (real or imaginary part, as ``vector(i)`` says) times
+    the channel direction. Since ``A v = σ u``, the left score is ``σ_i`` times the right score
+    for the same image when the spectrum is exact. Needs inputs of the profiled size.
+``kind="channel"`` (default)
+    the channel direction ``P`` (unit, real) averaged over positions:
+    ``score = mean_(j,l) cos(2π (f_h j / N_h + f_w l / N_w)) <P, a_block(j, l)>`` where, for
+    the right vector of a layer with stride ``(s_h, s_w)``, ``P`` has shape ``(c_in, s_h, s_w)``
+    and ``a_block(j, l)`` is the ``s_h x s_w`` block of input pixels at coarse position
+    ``(j, l)`` (the polyphase grid of Sedghi et al. 2019 / Senderovich et al. 2022; for stride 1
+    a single pixel's channel vector); for the left vector ``P`` has shape ``(c_out,)``.
+    ``frequency=None`` means ``(0, 0)``: the plain spatial mean ``mean_(h,w) <P, a[:, h, w]>``.
+    ``P`` is, for an ``fft`` spectrum, the real part of the complex channel direction
+    (``direction(i).right`` or ``.left``) under the spectrum's phase convention (the largest
+    entry of the right direction real and positive), renormalised: the value of the real plane
+    wave ``vector(i)`` at the origin, so ``kind="vector"`` and ``kind="channel"`` agree on which
+    real direction is meant. For other spectra (``exact``) ``P`` is the polyphase spatial sum of
+    ``vector(i)``, renormalised (an error if that sum vanishes).
+``kind="cosine"``
+    Lucent's ``direction`` objective on the same blocks: ``mean_(j,l) cos∠(P, a_block(j, l))``
+    (cosine similarity, eps 1e-8 as ``torch.nn.CosineSimilarity``); scale-free, bounded by 1.
+
+For a Linear layer the vector is the singular vector itself (``(in,)`` or ``(out,)``), the
+activation is the layer's input or output features (extra leading dimensions are averaged as
+positions), and ``vector`` and ``channel`` coincide; ``frequency`` is an error there. Singular
+vectors have an arbitrary sign: the objective maximises along the sign the spectrum returned
+(scale it by ``-1`` for the opposite pole).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
+from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.featurevis._lucent import Objective
+
+if TYPE_CHECKING:
+    from svdwidgets.model.profile import LayerProfile, Profile
+
+__all__ = ["KINDS", "SIDES", "SingularObjective", "singular_objective"]
+
+KINDS = ("channel", "vector", "cosine")
+SIDES = ("right", "left")
+_EPS = 1e-8
+
+
+class SingularObjective(Objective):
+    """A Lucent ``Objective`` scoring image ``b`` against the singular direction ``indices[b]``.
+
+    ``key`` is the activation it reads (``"<layer>:input"`` or ``"<layer>:output"``);
+    ``scores(T)`` the ``(B,)`` maximised values (see the module docstring); calling it returns
+    Lucent's loss ``-scores(T).sum()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        layer: str,
+        side: str,
+        kind: str,
+        indices: tuple[int, ...],
+        basis: torch.Tensor,
+        linear: bool,
+        stride: tuple[int, int],
+        frequency: tuple[int, int] | None,
+        bias: torch.Tensor | None,
+        scale: torch.Tensor | None,
+    ) -> None:
+        self.layer, self.side, self.kind = layer, side, kind
+        self.indices = indices
+        self.basis = basis
+        self.linear = linear
+        self.stride = stride
+        self.frequency = frequency
+        self.bias, self.scale = bias, scale
+        self.key = f"{layer}:{'input' if side == 'right' else 'output'}"
+        self._on: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+        name = f"singular_{kind}"
+        where = f"{layer} {side}"
+        freq = "" if frequency is None else f" at frequency {frequency}"
+        super().__init__(
+            self._loss, name=name, description=f"Singular {kind} [{where}{freq}, {indices}]"
+        )
+
+    def subset(self, positions: Sequence[int]) -> SingularObjective:
+        """The same objective for ``indices[p]``, ``p`` in ``positions`` (no recomputation)."""
+        return SingularObjective(
+            layer=self.layer,
+            side=self.side,
+            kind=self.kind,
+            indices=tuple(self.indices[p] for p in positions),
+            basis=self.basis[list(positions)],
+            linear=self.linear,
+            stride=self.stride,
+            frequency=self.frequency,
+            bias=self.bias,
+            scale=self.scale,
+        )
+
+    def _loss(self, T: Callable[[str], torch.Tensor]) -> torch.Tensor:
+        return -self.scores(T).sum()
+
+    def scores(self, T: Callable[[str], torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """The ``(B,)`` maximised values for the activation ``T(self.key)`` (or a tensor)."""
+        a = T if isinstance(T, torch.Tensor) else T(self.key)
+        if len(self.indices) not in (1, a.shape[0]):
+            raise SVDWidgetsError(
+                f"the objective scores {len(self.indices)} directions but the batch of "
+                f"{self.key!r} has {a.shape[0]} images"
+            )
+        basis, bias, scale = self._tensors(a)
+        basis = basis.expand(a.shape[0], *basis.shape[1:])  # one direction: every image
+        channel_dim = a.ndim - 1 if self.linear else 1
+        view = [1] * a.ndim
+        view[channel_dim] = -1
+        if bias is not None:
+            a = a - bias.view(view)
+        if scale is not None:
+            a = a * scale.view(view)
+        if self.linear:
+            feats = a.reshape(a.shape[0], -1, a.shape[-1])
+            self._check(feats.shape[-1], basis.shape[-1])
+            if self.kind == "cosine":
+                return _cosine(feats.transpose(1, 2), basis).mean(dim=1)
+            return (feats.mean(dim=1) * basis).sum(dim=1)
+        if self.kind == "vector":
+            if tuple(a.shape[1:]) != tuple(basis.shape[1:]):
+                raise SVDWidgetsError(
+                    f"kind='vector' needs the {self.key!r} activation of the profiled shape "
+                    f"{tuple(basis.shape[1:])}, got {tuple(a.shape[1:])}: render at the "
+                    "profiled input size, or use kind='channel'"
+                )
+            return (a.flatten(1) * basis.flatten(1)).sum(dim=1)
+        z = _blocks(a, self.stride)  # (B, c*s_h*s_w, N_h, N_w)
+        self._check(z.shape[1], basis.shape[1])
+        if self.kind == "cosine":
+            return _cosine(z.flatten(2), basis).mean(dim=1)
+        dots = torch.einsum("bkhw,bk->bhw", z, basis)
+        if self.frequency is None:
+            return dots.mean(dim=(1, 2))
+        return (dots * _wave(self.frequency, z.shape[2:], dots)).mean(dim=(1, 2))
+
+    def _check(self, got: int, want: int) -> None:
+        if got != want:
+            raise SVDWidgetsError(
+                f"the {self.key!r} activation has {got} (blocked) channels but the singular "
+                f"directions have {want}"
+            )
+
+    def _tensors(self, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        at = (a.device, a.dtype)
+        if at not in self._on:
+            self._on[at] = tuple(
+                t.to(device=a.device, dtype=a.dtype) if t is not None else None  # type: ignore[misc]
+                for t in (self.basis, self.bias, self.scale)
+            )
+        return self._on[at]
+
+
+def _blocks(a: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
+    """``(B, c, H, W)`` -> ``(B, c*s_h*s_w, N_h, N_w)``: the polyphase blocks (crop to fit)."""
+    sh, sw = stride
+    if (sh, sw) == (1, 1):
+        return a
+    b, c, h, w = a.shape
+    nh, nw = h // sh, w // sw
+    a = a[:, :, : nh * sh, : nw * sw].reshape(b, c, nh, sh, nw, sw)
+    return a.permute(0, 1, 3, 5, 2, 4).reshape(b, c * sh * sw, nh, nw)
+
+
+def _cosine(z: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``(B, k, n)`` positions against unit ``(B, k)`` directions -> ``(B, n)`` cosines."""
+    dots = torch.einsum("bkn,bk->bn", z, basis)
+    norms = torch.linalg.vector_norm(z, dim=1) * torch.linalg.vector_norm(basis, dim=1)[:, None]
+    return dots / norms.clamp_min(_EPS)
+
+
+def _wave(frequency: tuple[int, int], grid: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+    nh, nw = int(grid[0]), int(grid[1])
+    fh, fw = frequency
+    jh = torch.arange(nh, device=like.device, dtype=like.dtype)
+    jw = torch.arange(nw, device=like.device, dtype=like.dtype)
+    return torch.cos(2 * math.pi * (fh * jh[:, None] / nh + fw * jw[None, :] / nw))
+
+
+def singular_objective(
+    prof: Profile,
+    layer: str,
+    indices: int | Sequence[int],
+    *,
+    side: str = "right",
+    kind: str = "channel",
+    frequency: tuple[int, int] | None = None,
+) -> SingularObjective:
+    """The objective for the singular directions ``indices`` of ``layer`` (one per image).
+
+    Parameters
+    ----------
+    prof:
+        a :class:`~svdwidgets.model.profile.Profile` (``svdwidgets.profile(model, ...)``).
+    layer:
+        a dotted layer name of the profile.
+    indices:
+        singular vector indices (``prof[layer].values[i]``), one per batch image.
+    side:
+        ``"right"`` (``v_i`` at the layer's input) or ``"left"`` (``u_i`` at its output).
+    kind, frequency:
+        ``"channel"`` (with ``frequency``), ``"vector"`` or ``"cosine"``: see the module
+        docstring for exactly what each maximises.
+    """
+    from svdwidgets.model.profile import Profile
+
+    if not isinstance(prof, Profile):
+        raise SVDWidgetsError(f"expected a Profile (svdwidgets.profile), got {type(prof).__name__}")
+    if side not in SIDES:
+        raise SVDWidgetsError(f"side must be one of {SIDES}, got {side!r}")
+    if kind not in KINDS:
+        raise SVDWidgetsError(f"kind must be one of {KINDS}, got {kind!r}")
+    entry = prof.entry(layer)
+    spectrum = prof[layer]
+    idx = _indices(indices, spectrum)
+    record, geometry = entry.record, entry.geometry
+    if geometry is None or record.kind == "conv_transpose":
+        raise SVDWidgetsError(
+            f"layer {layer!r} ({record.kind}) is not supported: singular-vector objectives are "
+            "defined for Conv2d and Linear layers"
+        )
+    linear = record.kind == "linear"
+    if frequency is not None:
+        if linear or kind != "channel":
+            raise SVDWidgetsError(
+                f"frequency={frequency!r} applies to kind='channel' on a conv layer only; "
+                f"{layer!r} is a {record.kind} layer and kind is {kind!r}"
+            )
+        frequency = _frequency(frequency, entry, side)
+    stride = geometry.stride if side == "right" and not linear else (1, 1)
+    if kind == "vector" or linear:
+        basis = torch.stack([spectrum.vector(i)[0 if side == "right" else 1] for i in idx])
+    else:
+        basis = torch.stack([_pattern(spectrum, i, side, stride, layer) for i in idx])
+    bias = scale = None
+    if side == "left":
+        b = getattr(record.module, "bias", None)
+        bias = b.detach().float() if isinstance(b, torch.Tensor) else None
+        from svdwidgets.model.projection import _bn_scale
+
+        s = _bn_scale(entry, prof.model)
+        scale = None if s is None else s.float()
+    return SingularObjective(
+        layer=layer,
+        side=side,
+        kind=kind,
+        indices=idx,
+        basis=basis.float(),
+        linear=linear,
+        stride=(int(stride[0]), int(stride[1])),
+        frequency=frequency,
+        bias=bias,
+        scale=scale,
+    )
+
+
+def _indices(indices: int | Sequence[int], spectrum: Spectrum) -> tuple[int, ...]:
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        indices = [indices]
+    if isinstance(indices, torch.Tensor):
+        indices = [int(i) for i in indices.reshape(-1).tolist()]
+    if not isinstance(indices, Sequence) or isinstance(indices, str) or not indices:
+        raise SVDWidgetsError(
+            f"indices must be an int or a non-empty list of ints, got {indices!r}"
+        )
+    return tuple(spectrum._check_index(i) for i in indices)
+
+
+def _frequency(frequency: Any, entry: LayerProfile, side: str) -> tuple[int, int]:
+    g = entry.geometry
+    assert g is not None
+    shape = g.in_shape if side == "right" else g.out_shape
+    sh, sw = g.stride if side == "right" else (1, 1)
+    grid = (shape[-2] // sh, shape[-1] // sw)
+    ok = (
+        isinstance(frequency, (tuple, list))
+        and len(frequency) == 2
+        and all(isinstance(f, int) and not isinstance(f, bool) for f in frequency)
+    )
+    if not ok or not all(0 <= f < n for f, n in zip(frequency, grid, strict=True)):
+        raise SVDWidgetsError(
+            f"frequency must be (f_h, f_w) with 0 <= f < {grid} (the {side} grid of layer "
+            f"{entry.name!r}), got {frequency!r}"
+        )
+    return int(frequency[0]), int(frequency[1])
+
+
+def _pattern(
+    spectrum: Spectrum,
+    i: int,
+    side: str,
+    stride: tuple[int, int],
+    layer: str,
+) -> torch.Tensor:
+    """The unit real channel pattern ``P`` (flattened ``(c*s_h*s_w,)``) of direction ``i``."""
+    if isinstance(spectrum, FFTSpectrum):
+        d = spectrum.direction(i)
+        z = d.right if side == "right" else d.left
+        p = z.real
+        if float(torch.linalg.vector_norm(p)) < 1e-6 * float(torch.linalg.vector_norm(z)):
+            p = z.imag
+    else:
+        w = spectrum.vector(i)[0 if side == "right" else 1]
+        p = _blocks(w[None].double(), stride)[0].sum(dim=(1, 2))
+    p = p.reshape(-1).double()
+    norm = float(torch.linalg.vector_norm(p))
+    if norm < 1e-9:
+        raise SVDWidgetsError(
+            f"singular vector {i} of layer {layer!r} has no spatial-mean channel component "
+            f"(method {spectrum.method!r}); use kind='vector'"
+        )
+    return p / norm

@@ -1,0 +1,286 @@
+"""Feature visualization of singular vectors (svdwidgets.featurevis) on the bundled MNIST model.
+
+Lucent is a hard test dependency (``pip install --no-deps torch-lucent==0.1.8`` in the test
+command). Renders use few steps and small batches: the file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from lucent.optvis.objectives import Objective
+from torch import nn
+
+from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.featurevis import (
+    ImageCache,
+    RenderCancelled,
+    SingularObjective,
+    render_singular_vectors,
+    singular_objective,
+    top_activating,
+)
+from svdwidgets.model.profile import Profile, profile
+from svdwidgets.zoo import load_default
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    """Renders of 28 px images are many tiny ops: one thread is faster on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Any:
+    return load_default()
+
+
+@pytest.fixture(scope="module")
+def prof(bundle: Any) -> Profile:
+    return profile(bundle.model, (1, 28, 28), cache=False, progress=False)
+
+
+def _no_hooks(model: nn.Module) -> None:
+    for name, m in model.named_modules():
+        assert not m._forward_hooks, name
+        assert not m._forward_pre_hooks, name
+
+
+def _input_of(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Tensor:
+    """The layer's input, captured independently of the package (full forward pass)."""
+    seen: list[torch.Tensor] = []
+    h = model.get_submodule(layer).register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].clone())
+    )
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        h.remove()
+    return seen[0]
+
+
+# objectives -----------------------------------------------------------------------------------
+
+
+def test_objectives_are_lucent_objectives_and_add(prof: Profile, bundle: Any) -> None:
+    obj = singular_objective(prof, "block.conv1", [0, 1])
+    assert isinstance(obj, SingularObjective) and isinstance(obj, Objective)
+    x = _input_of(prof.model, "block.conv1", bundle.images[:2])
+    T = {obj.key: x}.__getitem__
+    assert torch.allclose((obj + 2 * obj)(T), 3 * obj(T))
+    assert torch.allclose(obj(T), -obj.scores(T).sum())
+
+
+def test_channel_objective_is_the_polyphase_spatial_mean(prof: Profile, bundle: Any) -> None:
+    # down.conv has stride 2: the right channel pattern is (c_in, 2, 2) on 2x2 pixel blocks
+    obj = singular_objective(prof, "down.conv", [0, 5])
+    x = _input_of(prof.model, "down.conv", bundle.images[:2]).double()
+    p = obj.basis.double().reshape(2, 16, 2, 2)
+    blocks = x.reshape(2, 16, 14, 2, 14, 2)
+    want = torch.einsum("bcjalk,bcak->b", blocks, p) / (14 * 14)
+    assert torch.allclose(obj.scores(x).double(), want, rtol=1e-4, atol=1e-6)
+    # with a frequency: cos-weighted mean over the 14 x 14 coarse grid
+    f = singular_objective(prof, "down.conv", [0, 5], frequency=(3, 1))
+    j = torch.arange(14.0, dtype=torch.float64)
+    wave = torch.cos(2 * torch.pi * (3 * j[:, None] / 14 + 1 * j[None, :] / 14))
+    want_f = torch.einsum("bcjalk,bcak,jl->b", blocks, p, wave) / (14 * 14)
+    assert torch.allclose(f.scores(x).double(), want_f, rtol=1e-4, atol=1e-6)
+
+
+def test_left_vector_score_is_sigma_times_right(prof: Profile, bundle: Any) -> None:
+    # stem.conv has an exact spectrum: <u, A x> = sigma <v, x>
+    right = singular_objective(prof, "stem.conv", [0, 3], kind="vector")
+    left = singular_objective(prof, "stem.conv", [0, 3], kind="vector", side="left")
+    x = _input_of(prof.model, "stem.conv", bundle.images[:2])
+    y = prof.model.stem.conv(x)
+    sigma = prof["stem.conv"].values[[0, 3]]
+    assert torch.allclose(left.scores(y), sigma * right.scores(x), rtol=1e-4, atol=1e-5)
+
+
+# rendering ------------------------------------------------------------------------------------
+
+
+def test_render_raises_the_objective_several_fold(prof: Profile) -> None:
+    r = render_singular_vectors(prof, "block.conv1", [1, 2], side="left", kind="vector", steps=32)
+    assert r.images.shape == (2, 28, 28, 1) and r.images.dtype == np.uint8
+    assert np.all(r.after > 5 * np.abs(r.before))
+    assert np.all(r.after > 20)
+
+
+def test_batched_and_one_by_one_agree(prof: Profile) -> None:
+    kw: dict[str, Any] = {"steps": 12, "seed": 3}
+    batched = render_singular_vectors(prof, "block.conv1", [0, 3, 7], **kw)
+    single = render_singular_vectors(prof, "block.conv1", [0, 3, 7], batch=False, **kw)
+    # identical seeds and transforms per image; only float summation order differs
+    diff = np.abs(batched.images.astype(int) - single.images.astype(int))
+    assert diff.max() <= 2
+    assert np.allclose(batched.after, single.after, rtol=1e-3, atol=1e-4)
+    again = render_singular_vectors(prof, "block.conv1", [0, 3, 7], **kw)
+    assert np.array_equal(again.images, batched.images)
+    other = render_singular_vectors(prof, "block.conv1", [0, 3, 7], steps=12, seed=4)
+    assert not np.array_equal(other.images, batched.images)
+
+
+def test_render_from_a_model_and_linear_layer(bundle: Any) -> None:
+    r = render_singular_vectors(bundle.model, "fc", [0, 1], input_shape=(1, 28, 28), steps=8)
+    assert r.images.shape == (2, 28, 28, 1)
+    assert np.all(r.after > r.before)
+    _no_hooks(bundle.model)
+
+
+def test_colour_images() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
+    p = profile(model, (3, 16, 16), cache=False, progress=False, layers=["2"])
+    r = render_singular_vectors(p, "2", [0, 1], side="left", steps=8)
+    assert r.images.shape == (2, 16, 16, 3) and r.settings["decorrelate"]
+
+
+def test_no_hooks_and_state_restored_after_success_and_failure(prof: Profile) -> None:
+    model = prof.model
+    model.block.train()
+    render_singular_vectors(prof, "block.conv2", [0], steps=2)
+    _no_hooks(model)
+    assert model.block.training and not model.stem.training
+    assert all(p.requires_grad for p in model.parameters())
+
+    def boom(step: int, total: int) -> None:
+        if step == 3:
+            raise RuntimeError("failure midway")
+
+    with pytest.raises(RuntimeError, match="failure midway"):
+        render_singular_vectors(prof, "block.conv2", [0, 1], steps=6, progress=boom)
+    _no_hooks(model)
+    assert model.block.training and all(p.requires_grad for p in model.parameters())
+    model.eval()
+
+
+def test_cache_returns_the_same_images_without_recomputing(prof: Profile, tmp_path: Any) -> None:
+    calls = []
+    handle = prof.model.stem.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        cache = ImageCache(directory=tmp_path)
+        first = render_singular_vectors(prof, "down.conv", [0, 1], steps=4, cache=cache)
+        n_first = len(calls)
+        second = render_singular_vectors(prof, "down.conv", [0, 1], steps=4, cache=cache)
+        assert len(calls) == n_first  # no forward pass at all
+        assert np.array_equal(first.images, second.images) and second.cached.all()
+        assert cache.hits == 2 and cache.misses == 2
+        # a superset renders only the new index; a fresh cache reads the folder back
+        third = render_singular_vectors(prof, "down.conv", [1, 0, 2], steps=4, cache=cache)
+        assert third.cached.tolist() == [True, True, False]
+        assert np.array_equal(third.images[:2], first.images[::-1])
+        disk = ImageCache(directory=tmp_path)
+        fourth = render_singular_vectors(prof, "down.conv", [2], steps=4, cache=disk)
+        assert fourth.cached.all() and np.array_equal(fourth.images[0], third.images[2])
+        # other settings are other entries
+        fifth = render_singular_vectors(prof, "down.conv", [0], steps=5, cache=cache)
+        assert not fifth.cached.any()
+    finally:
+        handle.remove()
+
+
+def test_progress_and_cancellation(prof: Profile) -> None:
+    seen: list[tuple[int, int]] = []
+    render_singular_vectors(
+        prof, "down.conv", [0, 1], steps=5, batch=False, progress=lambda s, t: seen.append((s, t))
+    )
+    assert seen == [(s, 10) for s in range(1, 11)]
+
+    cancel = threading.Event()
+
+    def stop_at_3(step: int, total: int) -> None:
+        if step == 3:
+            cancel.set()
+
+    with pytest.raises(RenderCancelled) as info:
+        render_singular_vectors(
+            prof, "down.conv", [0, 1], steps=50, progress=stop_at_3, cancel=cancel
+        )
+    partial = info.value.partial
+    assert partial.steps == 3 and partial.images.shape == (2, 28, 28, 1)
+    _no_hooks(prof.model)
+
+
+# dataset examples -----------------------------------------------------------------------------
+
+
+def test_top_activating_matches_brute_force(prof: Profile, bundle: Any) -> None:
+    images = bundle.images[:400]
+    batches = [(images[i : i + 64], bundle.labels[i : i + 64]) for i in range(0, 400, 64)]
+    result = top_activating(prof, batches, "block.conv1", 2, n=5)
+    x = _input_of(prof.model, "block.conv1", images)
+    c = singular_objective(prof, "block.conv1", 2).basis[0]
+    brute = torch.einsum("nchw,c->n", x, c) / (14 * 14)
+    assert result.top_indices.tolist() == torch.topk(brute, 5).indices.tolist()
+    assert result.bottom_indices.tolist() == torch.topk(-brute, 5).indices.tolist()
+    assert torch.allclose(result.top_scores.float(), torch.topk(brute, 5).values, atol=1e-4)
+    assert torch.equal(result.top_images, images[result.top_indices])
+    assert result.count == 400
+    _no_hooks(prof.model)
+
+
+def test_top_activating_left_side_tensor_data(prof: Profile, bundle: Any) -> None:
+    result = top_activating(prof, bundle.images[:300], "fc", 0, n=3, side="left", batch_size=128)
+    with torch.no_grad():
+        logits = prof.model(bundle.images[:300])
+    u = singular_objective(prof, "fc", 0, side="left").basis[0]
+    assert prof.model.fc.bias is not None
+    brute = (logits - prof.model.fc.bias) @ u
+    assert result.top_indices.tolist() == torch.topk(brute, 3).indices.tolist()
+
+
+# bad input ------------------------------------------------------------------------------------
+
+
+def test_bad_inputs(prof: Profile, bundle: Any) -> None:
+    with pytest.raises(SVDWidgetsError, match="unknown layer"):
+        render_singular_vectors(prof, "nope", [0])
+    k = len(prof["block.conv1"])
+    with pytest.raises(SVDWidgetsError, match="out of range"):
+        render_singular_vectors(prof, "block.conv1", [0, k])
+    with pytest.raises(SVDWidgetsError, match="frequency"):
+        singular_objective(prof, "fc", 0, frequency=(0, 0))
+    with pytest.raises(SVDWidgetsError, match="frequency"):
+        singular_objective(prof, "block.conv1", 0, frequency=(14, 0))
+    with pytest.raises(SVDWidgetsError, match="profiled size"):
+        render_singular_vectors(prof, "block.conv1", [0], kind="vector", size=32)
+    with pytest.raises(SVDWidgetsError, match="kind"):
+        singular_objective(prof, "block.conv1", 0, kind="neuron")
+    with pytest.raises(SVDWidgetsError, match="steps"):
+        render_singular_vectors(prof, "block.conv1", [0], steps=0)
+    with pytest.raises(SVDWidgetsError, match="input_shape"):
+        render_singular_vectors(bundle.model, "block.conv1", [0])
+    with pytest.raises(SVDWidgetsError, match="n must be"):
+        top_activating(prof, bundle.images[:10], "block.conv1", 0, n=0)
+    _no_hooks(prof.model)
+
+
+def test_size_too_small_and_non_image_models() -> None:
+    torch.manual_seed(0)
+    valid = nn.Sequential(nn.Conv2d(1, 4, 5), nn.ReLU(), nn.Conv2d(4, 4, 5))
+    p = profile(valid, (1, 16, 16), cache=False, progress=False)
+    with pytest.raises(SVDWidgetsError, match="too small for layer"):
+        render_singular_vectors(p, "2", [0], size=6, steps=2)
+    _no_hooks(valid)
+    mlp = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    q = profile(mlp, (12,), cache=False, progress=False)
+    with pytest.raises(SVDWidgetsError, match="optimises an image"):
+        render_singular_vectors(q, "2", [0], steps=2)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_mixed_precision_render(prof: Profile) -> None:
+    r = render_singular_vectors(prof, "block.conv1", [0, 1], steps=8, device="cuda")
+    assert r.settings["amp"] and r.images.shape == (2, 28, 28, 1)
+    assert np.all(np.isfinite(r.after))
+    _no_hooks(prof.model)
