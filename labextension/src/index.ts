@@ -13,7 +13,7 @@ export { MODULE_NAME, MODULE_VERSION };
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'svdwidgets:plugin',
-  description: 'Registers the svdwidgets ipywidgets module (FrequencyMap).',
+  description: 'Registers the svdwidgets ipywidgets module (FrequencyMap, HypergraphView).',
   requires: [IJupyterWidgetRegistry],
   autoStart: true,
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {

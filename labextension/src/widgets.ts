@@ -1,2 +1,3 @@
 // The widget classes this module registers (JupyterLab plugin and the offline HTML bundle).
 export { FrequencyMapModel, FrequencyMapView } from './frequency_map';
+export { HypergraphModel, HypergraphView } from './hypergraph_view';

@@ -5,5 +5,7 @@ Needs the ``widgets`` extra (``pip install svdwidgets[widgets]``): ipywidgets an
 
 from svdwidgets.widgets.export import export_html
 from svdwidgets.widgets.frequency_map import FrequencyMap
+from svdwidgets.widgets.hypergraph_view import HypergraphView
+from svdwidgets.widgets.spectrum_view import SpectrumView
 
-__all__ = ["FrequencyMap", "export_html"]
+__all__ = ["FrequencyMap", "HypergraphView", "SpectrumView", "export_html"]

@@ -139,3 +139,45 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Ite
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for notebook tests: page functions that talk to the open notebook's kernel
+# --------------------------------------------------------------------------------------------
+
+
+class NotebookJS:
+    """``page.wait_for_function`` / ``page.evaluate`` snippets for the notebook in focus."""
+
+    kernel_idle = """() => {
+  const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const session = nb && nb.sessionContext && nb.sessionContext.session;
+  const k = session && session.kernel;
+  return !!(k && k.connectionStatus === 'connected' && k.status === 'idle'
+            && nb.content && nb.content.widgets.length >= 1);
+}"""
+    """True once the notebook's kernel is connected and idle (the notebook is loaded)."""
+
+    kernel_exec = """async (code) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = k.requestExecute({code, store_history: false});
+  let out = '';
+  future.onIOPub = msg => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out.trim();
+}"""
+    """Run ``code`` in the kernel, outside the notebook's cells; returns what it printed."""
+
+    run_all = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+    dark_theme = (
+        "() => window.jupyterapp.commands.execute("
+        "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    )
+
+
+@pytest.fixture(scope="session")
+def notebook_js() -> type[NotebookJS]:
+    return NotebookJS

@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  bipartiteLayout,
+  classesOf,
+  groupByLayer,
+  highlighted,
+  nodesOf,
+  truncate
+} from '../hypergraph_layout';
+import { HypergraphModel, HypergraphView } from '../hypergraph_view';
+import { MODULE_NAME, MODULE_VERSION } from '../version';
+import { DummyManager, MockComm } from './manager';
+
+const XSS = '<img src=x onerror=alert(1)>';
+const CLASSES = ['zero', 'one', XSS];
+const LAYERS = ['stem.conv', 'block.conv1', 'fc'];
+// 6 nodes: layer of each node, its singular index, its σ
+const NODE_LAYERS = [0, 0, 1, 1, 1, 2];
+const NODE_INDICES = [1, 0, 4, 2, 7, 3];
+const SIGMAS = [1.5, 2.25, 0.75, 0.9, 0.5, 0.125];
+// classes x nodes weights; node 4 is unique to class 2, node 5 unique to class 0
+// prettier-ignore
+const INCIDENCE = [
+  0.5, 0.2, 0.3, 0.0, 0.0, 0.6,
+  0.4, 0.0, 0.3, 0.2, 0.0, 0.0,
+  0.1, 0.3, 0.0, 0.2, 0.4, 0.0
+];
+
+function wire(dtype: string, shape: number[], values: number[]) {
+  const data = dtype === 'int32' ? new Int32Array(values) : new Float32Array(values);
+  return { dtype, shape, buffer: new DataView(data.buffer) };
+}
+
+async function makeView(state: Record<string, unknown> = {}) {
+  const manager = new DummyManager();
+  const comm = new MockComm();
+  const model = (await manager.new_model(
+    {
+      model_name: 'HypergraphModel',
+      model_module: MODULE_NAME,
+      model_module_version: MODULE_VERSION,
+      model_id: `hg-${Math.random()}`,
+      comm: comm as any
+    },
+    {
+      title: 'Class hypergraph',
+      class_names: CLASSES,
+      class_counts: wire('int32', [3], [10, 12, 9]),
+      layer_names: LAYERS,
+      node_layers: wire('int32', [6], NODE_LAYERS),
+      node_indices: wire('int32', [6], NODE_INDICES),
+      node_sigmas: wire('float32', [6], SIGMAS),
+      incidence: wire('float32', [3, 6], INCIDENCE),
+      threshold: 0.5,
+      ...state
+    }
+  )) as HypergraphModel;
+  const view = (await manager.create_view(model)) as HypergraphView;
+  document.body.appendChild(view.el);
+  return { comm, model, view };
+}
+
+const node = (view: HypergraphView, j: number) =>
+  view.el.querySelector(`.svdw-hg-node[data-node="${j}"]`)!;
+const klass = (view: HypergraphView, c: number) =>
+  view.el.querySelector(`.svdw-hg-class[data-class="${c}"]`)!;
+const marked = (view: HypergraphView, what: string, cls: string) =>
+  Array.from(view.el.querySelectorAll(`.svdw-hg-${what}.${cls}`)).map(e =>
+    Number(e.getAttribute(what === 'node' ? 'data-node' : 'data-class'))
+  );
+const click = (e: Element, init: MouseEventInit = {}) =>
+  e.dispatchEvent(new MouseEvent('click', { bubbles: true, ...init }));
+
+const INC = { nClasses: 3, nNodes: 6, data: INCIDENCE };
+const SHAPE = {
+  classNames: CLASSES,
+  layerNames: LAYERS,
+  nodeLayers: NODE_LAYERS,
+  nodeIndices: NODE_INDICES,
+  nodeWeights: [1.0, 0.5, 0.6, 0.4, 0.4, 0.6]
+};
+
+describe('bipartite layout', () => {
+  it('groups nodes by layer in network order, by singular index inside', () => {
+    expect(groupByLayer(SHAPE)).toEqual([
+      { layer: 0, nodes: [1, 0] },
+      { layer: 1, nodes: [3, 2, 4] },
+      { layer: 2, nodes: [5] }
+    ]);
+  });
+
+  it('keeps every class and node inside the box, classes left of nodes, one row per node', () => {
+    for (const width of [200, 640, 1200]) {
+      const lay = bipartiteLayout(SHAPE, width, 12);
+      expect(lay.classes).toHaveLength(3);
+      expect(lay.nodes).toHaveLength(6);
+      expect(lay.width).toBeGreaterThanOrEqual(width);
+      for (const p of [...lay.classes, ...lay.nodes]) {
+        expect(p.x).toBeGreaterThan(0);
+        expect(p.x).toBeLessThan(lay.width);
+        expect(p.y).toBeGreaterThan(0);
+        expect(p.y).toBeLessThan(lay.height);
+      }
+      expect(Math.max(...lay.classes.map(p => p.x))).toBeLessThan(
+        Math.min(...lay.nodes.map(p => p.x))
+      );
+      const ys = lay.nodes.map(p => p.y);
+      expect(new Set(ys).size).toBe(6); // no two nodes on the same row
+      // layer order, then index order: node 1 (index 0) above node 0 (index 1), stem above fc
+      expect(ys[1]).toBeLessThan(ys[0]);
+      expect(ys[0]).toBeLessThan(ys[3]);
+      expect(ys[4]).toBeLessThan(ys[5]);
+      expect(lay.layers.map(l => l.name)).toEqual(LAYERS);
+      // the heaviest node is the largest
+      expect(lay.nodes[0].r).toBe(Math.max(...lay.nodes.map(p => p.r)));
+    }
+  });
+
+  it('stays in bounds with many classes and few nodes, and with no nodes', () => {
+    const many = { ...SHAPE, classNames: Array.from({ length: 40 }, (_, i) => `c${i}`) };
+    const lay = bipartiteLayout(many, 500, 12);
+    for (const p of lay.classes) {
+      expect(p.y).toBeGreaterThan(0);
+      expect(p.y).toBeLessThan(lay.height);
+    }
+    const empty = bipartiteLayout(
+      { ...SHAPE, nodeLayers: [], nodeIndices: [], nodeWeights: [] },
+      500,
+      12
+    );
+    expect(empty.nodes).toHaveLength(0);
+    expect(empty.classes.every(p => p.y > 0 && p.y < empty.height)).toBe(true);
+  });
+
+  it('derives memberships from the incidence', () => {
+    expect(classesOf(INC, 0)).toEqual([0, 1, 2]);
+    expect(classesOf(INC, 4)).toEqual([2]);
+    expect(nodesOf(INC, 1)).toEqual([0, 2, 3]);
+    const lit = highlighted(INC, [4, 5], []);
+    expect([...lit.classes].sort()).toEqual([0, 2]);
+    expect(truncate('abcdefghij', 5)).toBe('abcd…');
+    expect(truncate('abc', 5)).toBe('abc');
+  });
+});
+
+describe('HypergraphView', () => {
+  it('draws one element per class, node and incidence, with layer headers', async () => {
+    const { view } = await makeView();
+    expect(view.el.querySelectorAll('.svdw-hg-class')).toHaveLength(3);
+    expect(view.el.querySelectorAll('.svdw-hg-node')).toHaveLength(6);
+    expect(view.el.querySelectorAll('.svdw-hg-edge')).toHaveLength(
+      INCIDENCE.filter(w => w > 0).length
+    );
+    const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label')).map(
+      t => t.firstChild!.textContent
+    );
+    expect(headers).toEqual(LAYERS);
+    expect(view.el.querySelector('.svdw-hg-title')!.textContent).toBe('Class hypergraph');
+    expect(view.el.querySelector('.svdw-hg-threshold')!.textContent).toBe('threshold 0.5');
+    expect(marked(view, 'node', 'svdw-hg-unique')).toEqual([4, 5]);
+    // a unique node is filled with its class's colour (an inline style: CSS beats attributes)
+    const fill = (j: number) => (node(view, j).querySelector('circle') as SVGElement).style.fill;
+    expect(fill(4)).not.toBe('');
+    expect(fill(4)).not.toBe(fill(5));
+    expect(fill(0)).toBe('');
+    expect(
+      Array.from(node(view, 1).querySelectorAll('text')).map(t => t.textContent)
+    ).toEqual(['0', 'σ 2.25']);
+    // heavier edges are wider
+    const width = (c: number, j: number) =>
+      Number(
+        view.el
+          .querySelector(`.svdw-hg-edge[data-class="${c}"][data-node="${j}"]`)!
+          .getAttribute('stroke-width')
+      );
+    expect(width(0, 5)).toBeGreaterThan(width(2, 0));
+  });
+
+  it('shows class names as text, never as HTML', async () => {
+    const { view } = await makeView();
+    const label = klass(view, 2).querySelector('text')!;
+    expect(label.textContent).toBe('<img src=x onerror=alert(1)>'.slice(0, 17) + '…');
+    expect(view.el.querySelector('img')).toBeNull();
+    klass(view, 2).dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));
+    const tip = view.el.querySelector('.svdw-hg-tooltip') as HTMLDivElement;
+    expect(tip.textContent).toContain(XSS);
+    expect(tip.querySelector('img')).toBeNull();
+    const { view: short } = await makeView({ class_names: ['a', 'b', '<b>x</b>'] });
+    expect(klass(short, 2).textContent).toBe('<b>x</b>');
+    expect(short.el.querySelector('b')).toBeNull();
+  });
+
+  it('selects a clicked node, highlights its classes and sends the selection', async () => {
+    const { comm, model, view } = await makeView({ selected_classes: [1] });
+    click(node(view, 3));
+    expect(model.get('selected_nodes')).toEqual([3]);
+    expect(model.get('selected_classes')).toEqual([]);
+    const update = comm.sent.find(m => m.method === 'update');
+    expect(update.state).toEqual({ selected_nodes: [3], selected_classes: [] });
+    expect(marked(view, 'node', 'svdw-hg-selected')).toEqual([3]);
+    expect(marked(view, 'class', 'svdw-hg-highlighted')).toEqual([1, 2]);
+    expect(marked(view, 'class', 'svdw-hg-dimmed')).toEqual([0]);
+    const active = Array.from(view.el.querySelectorAll('.svdw-hg-edge.svdw-hg-active'));
+    expect(active.map(e => e.getAttribute('data-node'))).toEqual(['3', '3']);
+    expect(view.el.querySelector('.svdw-hg-status')!.textContent).toContain(
+      `selected block.conv1:2 · in 2 classes: one, ${XSS}`
+    );
+    // shift-click adds, a plain click on the same single node clears
+    click(node(view, 5), { shiftKey: true });
+    expect(model.get('selected_nodes')).toEqual([3, 5]);
+    expect(marked(view, 'class', 'svdw-hg-highlighted')).toEqual([0, 1, 2]);
+    click(node(view, 5));
+    click(node(view, 5));
+    expect(model.get('selected_nodes')).toEqual([]);
+    expect(view.el.querySelectorAll('.svdw-hg-dimmed')).toHaveLength(0);
+  });
+
+  it('selects a clicked class and highlights its nodes; the background clears', async () => {
+    const { model, view } = await makeView({ selected_nodes: [0] });
+    click(klass(view, 1));
+    expect(model.get('selected_classes')).toEqual([1]);
+    expect(model.get('selected_nodes')).toEqual([]);
+    expect(marked(view, 'node', 'svdw-hg-highlighted')).toEqual([0, 2, 3]);
+    expect(marked(view, 'class', 'svdw-hg-selected')).toEqual([1]);
+    click(view.el.querySelector('svg')!);
+    expect(model.get('selected_classes')).toEqual([]);
+  });
+
+  it('follows a selection and a highlight set by the kernel', async () => {
+    const { model, view } = await makeView();
+    model.set('selected_nodes', [4]);
+    expect(marked(view, 'class', 'svdw-hg-highlighted')).toEqual([2]);
+    model.set('highlight', ['block.conv1', 7]);
+    const ring = view.el.querySelector('.svdw-hg-ring')!;
+    expect(ring.getAttribute('data-node')).toBe('4');
+    model.set('highlight', ['block.conv1', 30]);
+    expect(view.el.querySelector('.svdw-hg-ring')).toBeNull();
+    expect(view.el.querySelector('.svdw-hg-status')!.textContent).toContain(
+      'block.conv1:30 is not influential for any class'
+    );
+  });
+
+  it('shows a node tooltip with its layer, index, σ and classes', async () => {
+    const { view } = await makeView();
+    node(view, 5).dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));
+    const tip = view.el.querySelector('.svdw-hg-tooltip') as HTMLDivElement;
+    expect(tip.style.display).toBe('block');
+    expect(tip.textContent).toContain('fc:3  σ = 0.125');
+    expect(tip.textContent).toContain('only in class zero');
+    node(view, 0).dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));
+    expect(tip.textContent).toContain('in 3 classes: zero, one, <img');
+  });
+
+  it('draws nothing until consistent data arrives', async () => {
+    const { view } = await makeView({ class_names: ['only one'] });
+    expect(view.el.querySelectorAll('.svdw-hg-node')).toHaveLength(0);
+    expect(view.el.querySelector('.svdw-hg-status')!.textContent).toBe('no hypergraph');
+  });
+});
