@@ -20,6 +20,8 @@ export SVDWIDGETS_REQUIRE_BROWSER=1  # missing browser pieces fail the browser t
 # multi-GB CUDA build. The install also builds the JupyterLab extension in labextension/
 # (node 20 + jlpm from yarn.lock; CI=true makes yarn refuse to change the lockfile).
 python -m pip install --quiet --disable-pip-version-check torch==2.13.0 -e ".[test,widgets]"
+# torch-lucent declares torchvision & co. that we neither need nor can import: see pyproject.toml
+python -m pip install --quiet --disable-pip-version-check --no-deps torch-lucent==0.1.8 kornia==0.4.1
 
 python -m ruff check .
 python -m ruff format --check .

@@ -34,7 +34,7 @@ def weights_hash(weight: torch.Tensor) -> str:
     """SHA-256 of the weight's dtype, shape and bytes."""
     t = weight.detach().cpu().contiguous()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -157,3 +157,10 @@ def test_bad_input() -> None:
         profile(model, (3, 8, 8), method="fast", cache=False, progress=False)
     with pytest.raises(SVDWidgetsError, match=r"unknown layer 'nope'"):
         profile(model, (3, 8, 8), cache=False, progress=False).entry("nope")
+
+
+def test_weights_hash_covers_scalars_and_shapes() -> None:
+    from svdwidgets.model.cache import weights_hash
+
+    assert weights_hash(torch.tensor(3)) != weights_hash(torch.tensor([3]))
+    assert weights_hash(torch.tensor(3)) == weights_hash(torch.tensor(3))
