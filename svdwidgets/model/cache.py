@@ -20,7 +20,7 @@ import torch
 from svdwidgets.core.geometry import ConvGeometry
 from svdwidgets.core.spectrum import Spectrum
 
-__all__ = ["SpectrumCache", "default_cache_dir", "spectrum_key"]
+__all__ = ["SpectrumCache", "default_cache_dir", "probe_key", "spectrum_key"]
 
 _FORMAT = 1  # bump when the pickled classes change incompatibly
 
@@ -65,15 +65,19 @@ class SpectrumCache:
         return self.directory / key[:2] / f"{key}.pkl"
 
     def get(self, key: str) -> Spectrum | None:
+        value = self.get_object(key)
+        return value if isinstance(value, Spectrum) else None
+
+    def get_object(self, key: str) -> object | None:
+        """Any cached value (None on a miss or an unreadable entry)."""
         path = self._path(key)
         try:
             with path.open("rb") as f:
-                value = pickle.load(f)
+                return pickle.load(f)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return None
-        return value if isinstance(value, Spectrum) else None
 
-    def put(self, key: str, spectrum: Spectrum) -> None:
+    def put(self, key: str, spectrum: object) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -84,3 +88,20 @@ class SpectrumCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def probe_key(model: torch.nn.Module, example_shape: tuple[int, ...], dtype: torch.dtype) -> str:
+    """The cache key of a model's shape-probing pass (its layers' input sizes).
+
+    It covers what decides those sizes: the module tree with every hyperparameter
+    (``repr``), the bytecode and constants of each module class's ``forward``, and the input
+    shape. A change to any forward method's code, or to the architecture, misses.
+    """
+    h = hashlib.sha256(f"{_FORMAT}{example_shape}{dtype}{model!r}".encode())
+    for cls in sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__):
+        code = getattr(cls.forward, "__code__", None)
+        h.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+        if code is not None:
+            h.update(code.co_code)
+            h.update(repr(code.co_consts).encode())
+    return "probe-" + h.hexdigest()

@@ -27,7 +27,7 @@ from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.core.solvers import batched_svdvals
 from svdwidgets.core.spectrum import Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
-from svdwidgets.model.cache import SpectrumCache, default_cache_dir, spectrum_key
+from svdwidgets.model.cache import SpectrumCache, default_cache_dir, probe_key, spectrum_key
 from svdwidgets.model.discover import LayerRecord, find_layers
 from svdwidgets.model.folding import fold_batchnorm
 
@@ -269,9 +269,9 @@ def profile(
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
     model_device = _model_device(model)
     example = _example(model, input_shape, example_input, model_device)
-    records = find_layers(model, example)
-    chosen = _select(records, layers)
     store = _store(cache)
+    records = _probe(model, example, store)
+    chosen = _select(records, layers)
     dev = torch.device(device) if device is not None else model_device
     options: dict[str, object] = {"method": method, "k": k, "dtype": str(dtype), "fold_bn": fold_bn}
     entries = []
@@ -331,6 +331,24 @@ def _select(records: list[LayerRecord], layers: Sequence[str] | None) -> list[La
         raise SVDWidgetsError(f"unknown layer(s) {unknown}; the model's layers are {sorted(known)}")
     wanted = set(layers)
     return [r for r in records if r.name in wanted]
+
+
+def _probe(
+    model: nn.Module, example: torch.Tensor, store: SpectrumCache | None
+) -> list[LayerRecord]:
+    """``find_layers``, or its cached answer (a warm profile then runs no forward pass)."""
+    if store is None:
+        return find_layers(model, example)
+    key = probe_key(model, tuple(example.shape), example.dtype)
+    cached = store.get_object(key)
+    modules = dict(model.named_modules())
+    if isinstance(cached, list) and all(name in modules for name, *_ in cached):
+        return [
+            LayerRecord(name, modules[name], shape, calls, bn) for name, shape, calls, bn in cached
+        ]
+    records = find_layers(model, example)
+    store.put(key, [(r.name, r.input_shape, r.calls, r.batchnorm) for r in records])
+    return records
 
 
 def _store(cache: bool | str | Path) -> SpectrumCache | None:

@@ -164,3 +164,32 @@ def test_weights_hash_covers_scalars_and_shapes() -> None:
 
     assert weights_hash(torch.tensor(3)) != weights_hash(torch.tensor([3]))
     assert weights_hash(torch.tensor(3)) == weights_hash(torch.tensor(3))
+
+
+class Counting(Small):
+    calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        Counting.calls += 1
+        return super().forward(x)
+
+
+class CountingWider(Counting):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # other code: another probe
+        Counting.calls += 1
+        return super().forward(x[:, :, :8, :8])
+
+
+def test_a_warm_profile_runs_no_forward_pass_unless_the_code_changed(tmp_path) -> None:
+    torch.manual_seed(3)
+    model = Counting()
+    profile(model, (3, 8, 8), cache=tmp_path, progress=False)
+    before = Counting.calls
+    again = profile(model, (3, 8, 8), cache=tmp_path, progress=False)
+    assert Counting.calls == before
+    assert again.entry("conv2").record.input_shape == (6, 8, 8)
+    assert again.entry("conv1").record.batchnorm == "bn1"
+    wider = CountingWider()
+    wider.load_state_dict(model.state_dict())
+    profile(wider, (3, 8, 8), cache=tmp_path, progress=False)
+    assert Counting.calls > before
