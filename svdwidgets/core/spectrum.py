@@ -170,6 +170,11 @@ class FFTSpectrum(Spectrum):
         return fh, fw, group, rank, copy
 
     @property
+    def block_values(self) -> torch.Tensor:
+        """``(N_h, N_w//2 + 1, groups, r)``: each half-plane frequency block's values."""
+        return self._blocks.values
+
+    @property
     def frequencies(self) -> torch.Tensor:
         """``(n, 2)`` int64: the half-plane frequency ``(f_h, f_w)`` of every value, in order.
 

@@ -193,3 +193,20 @@ def test_a_warm_profile_runs_no_forward_pass_unless_the_code_changed(tmp_path) -
     wider.load_state_dict(model.state_dict())
     profile(wider, (3, 8, 8), cache=tmp_path, progress=False)
     assert Counting.calls > before
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_single_tap_fits_equal_the_fits_of_the_pooled_spectrum(stride) -> None:
+    from svdwidgets.core import rmt
+
+    torch.manual_seed(4)
+    conv = nn.Conv2d(24, 40, 1, stride=stride, bias=False)
+    entry = profile(nn.Sequential(conv), (24, 12, 12), cache=False, progress=False).entry("0")
+    assert entry.spectrum.shortcut == "single-tap"  # type: ignore[union-attr]
+    fast = entry.fits()
+    values = entry.spectrum.values.double()  # type: ignore[union-attr]
+    pooled = rmt.weightwatcher_row(values, 40, 24 * stride * stride)
+    for key in ("alpha", "alpha_weighted", "ks_powerlaw", "sigma_mp", "num_spikes", "ks_mp"):
+        assert fast[key] == pytest.approx(pooled[key], rel=1e-9), key  # type: ignore[literal-required]
+    assert fast["stable_rank"] == pytest.approx(rmt.stable_rank(values))
+    assert fast["effective_rank"] == pytest.approx(rmt.effective_rank(values))
