@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from svdwidgets.core.geometry import ConvGeometry
+from svdwidgets.core.solvers import single_threaded_lapack
 from svdwidgets.core.spectrum import Spectrum
 
 __all__ = ["SlicesSpectrum", "UnfoldedSpectrum", "slices_spectrum", "unfolded_spectrum"]
@@ -25,7 +26,8 @@ class UnfoldedSpectrum(Spectrum):
 
     def __init__(self, weight: torch.Tensor, geometry: ConvGeometry, k: int | None) -> None:
         matrix = weight.reshape(weight.shape[0], -1)
-        left, values, right_h = torch.linalg.svd(matrix, full_matrices=False)
+        with single_threaded_lapack():
+            left, values, right_h = torch.linalg.svd(matrix, full_matrices=False)
         cut = slice(None) if k is None else slice(0, k)
         super().__init__(
             values[cut].cpu(),
@@ -49,7 +51,8 @@ class SlicesSpectrum(Spectrum):
 
     def __init__(self, weight: torch.Tensor, geometry: ConvGeometry, k: int | None) -> None:
         slices = weight.permute(2, 3, 0, 1).reshape(-1, weight.shape[0], weight.shape[1])
-        left, values, right_h = torch.linalg.svd(slices, full_matrices=False)
+        with single_threaded_lapack():
+            left, values, right_h = torch.linalg.svd(slices, full_matrices=False)
         flat, order = torch.sort(values.reshape(-1), descending=True, stable=True)
         if k is not None:
             flat, order = flat[:k], order[:k]

@@ -172,7 +172,12 @@ def block_values(
 
     if len(kernel.offsets) == 1:
         # One tap: every symbol is a phase times the same matrix.
-        one = batched_svdvals(kernel.taps[0])  # (groups, r)
+        # Columns of sub-grids no tap reads (a strided 1x1 conv reads one of s_h*s_w) are zero:
+        # drop them before the SVD and put their zero singular values back after.
+        tap = kernel.taps[0]
+        used = tap.abs().amax(dim=(0, 1)) > 0
+        one = batched_svdvals(tap[:, :, used]) if bool(used.any()) else tap.new_zeros(shape[2:3])
+        one = torch.nn.functional.pad(one, (0, shape[-1] - one.shape[-1]))  # (groups, r)
         values = one.expand(shape).contiguous()
         return BlockValues(values.cpu(), mult, kernel.grid, "single-tap")
 
