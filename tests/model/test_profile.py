@@ -208,5 +208,10 @@ def test_single_tap_fits_equal_the_fits_of_the_pooled_spectrum(stride) -> None:
     pooled = rmt.weightwatcher_row(values, 40, 24 * stride * stride)
     for key in ("alpha", "alpha_weighted", "ks_powerlaw", "sigma_mp", "num_spikes", "ks_mp"):
         assert fast[key] == pytest.approx(pooled[key], rel=1e-9), key  # type: ignore[literal-required]
+    unfolded = rmt.weightwatcher_row(
+        torch.linalg.svdvals(conv.weight.detach().double().reshape(40, 24)), 40, 24
+    )
+    for key in ("alpha", "sigma_mp", "ks_mp"):
+        assert fast["unfolded_" + key] == pytest.approx(unfolded[key], rel=1e-5), key  # type: ignore[literal-required]
     assert fast["stable_rank"] == pytest.approx(rmt.stable_rank(values))
     assert fast["effective_rank"] == pytest.approx(rmt.effective_rank(values))
