@@ -21,6 +21,7 @@ import traitlets
 from ipywidgets import DOMWidget
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
@@ -115,7 +116,7 @@ class FrequencyMap(DOMWidget):
         rank = proposal["value"]
         r = int(self.frequency_values.shape[2])
         if not 0 <= rank < r:
-            raise SVDWidgetsError(
+            raise TraitValueError(
                 f"rank {rank} is out of range: each frequency has {r} singular values, "
                 f"so rank must be in [0, {r - 1}]"
             )
@@ -128,7 +129,7 @@ class FrequencyMap(DOMWidget):
             return None
         nh, nw = self.grid
         if not (0 <= f[0] < nh and 0 <= f[1] < nw):
-            raise SVDWidgetsError(
+            raise TraitValueError(
                 f"selected_frequency {tuple(f)} is outside the {nh}x{nw} frequency grid: "
                 f"use DFT indices 0 <= f_h < {nh}, 0 <= f_w < {nw}"
             )

@@ -29,6 +29,7 @@ import traitlets
 from ipywidgets import DOMWidget
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
@@ -239,7 +240,7 @@ class HypergraphView(DOMWidget):
             return None
         layer, index = str(value[0]), int(value[1])
         if layer not in self.layer_names or index < 0:
-            raise _SelectionError(
+            raise TraitValueError(
                 f"highlight {(layer, index)} is not a direction of the layers "
                 f"{self.layer_names}: use (layer, index >= 0)"
             )
@@ -249,19 +250,11 @@ class HypergraphView(DOMWidget):
 _CHECKED = ("selected_nodes", "selected_classes", "highlight")
 
 
-class _SelectionError(SVDWidgetsError, traitlets.TraitError):
-    """A bad selection: an SVDWidgetsError that traitlets also rolls back.
-
-    ``set_state`` (a message from the browser) and ``hold_trait_notifications`` undo the
-    assignment only for a ``TraitError``; a plain ``ValueError`` would leave the bad value set.
-    """
-
-
 def _check_indices(value: Sequence[int], size: int, name: str, what: str) -> list[int]:
     out = [int(i) for i in value]
     bad = [i for i in out if not 0 <= i < size]
     if bad:
-        raise _SelectionError(
+        raise TraitValueError(
             f"{name} {bad} out of range: the hypergraph has {size} {what} (0..{size - 1})"
         )
     return list(dict.fromkeys(out))

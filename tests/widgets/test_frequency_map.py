@@ -158,3 +158,14 @@ def test_bad_input_names_the_value() -> None:
     with pytest.raises(SVDWidgetsError, match=r"3-D array, got shape \(2,\)"):
         w.frequency_values = np.zeros(2)  # type: ignore[assignment]
     assert w.rank == 0 and w.selected_frequency is None
+
+
+def test_a_bad_selection_from_the_browser_is_rolled_back() -> None:
+    spec = sw.conv_svd(torch.randn(4, 3, 3, 3), (6, 6), padding=1, padding_mode="circular")
+    fmap = FrequencyMap.from_spectrum(spec, layer_name="conv")
+    fmap.set_state({"selected_frequency": [1, 2]})
+    good = fmap.selected_indices.copy()
+    with pytest.raises(SVDWidgetsError, match=r"\(9, 2\) is outside the 6x6"):
+        fmap.set_state({"selected_frequency": [9, 2]})
+    assert fmap.selected_frequency == (1, 2)
+    np.testing.assert_array_equal(fmap.selected_indices, good)
