@@ -18,7 +18,7 @@ by accelerated proximal gradient (FISTA with adaptive restart, step ``1/L`` with
 ``L = ‖[X, 1]‖_2² / (2N)``, Böhning's bound on the softmax Hessian), stopping when the
 elastic-net KKT conditions hold to ``tol`` (:func:`kkt_violation`). ``λ_max`` is the smallest
 ``λ`` for which ``W = 0`` is optimal: ``max |∇_W CE(0, b*)| / α`` with ``b*`` the log class
-frequencies.
+frequencies; at and above it the solver returns that closed-form solution.
 
 The surviving weights give a second class hypergraph: class ``c``'s hyperedge is the set of
 nodes ``(layer, i)`` with ``W[c, (layer, i)] != 0``, weighted by ``|W|``; compare it with the
@@ -136,16 +136,31 @@ def _gradient(
     return residual.T @ x / x.shape[0], residual.mean(dim=0)
 
 
+# ``W = 0`` is accepted as the solution when ``max |∇_W CE(0, b*)| / α`` exceeds ``λ`` by no
+# more than this relative amount: float64 rounding of the matmul and of ``(g / α)·α``, nothing
+# a solver with any ``tol`` could resolve (its KKT violation there is below 1e-13·λα).
+_NULL_RTOL = 64 * float(torch.finfo(torch.float64).eps)
+
+
+def _null_model(x: torch.Tensor, y1: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The optimum on the ``W = 0`` face: the bias ``b* = log`` (class frequencies), which zeroes
+    ``∇_b CE``, and ``max |∇_W CE(0, b*)|``, which decides whether that face holds the optimum."""
+    bias = torch.log(y1.mean(dim=0).clamp_min(1e-12))
+    g, _ = _gradient(x, y1, x.new_zeros((y1.shape[1], x.shape[1])), bias)
+    return bias, float(g.abs().max())
+
+
 def lambda_max(
     x: torch.Tensor, y: torch.Tensor, alpha: float = 0.99, n_classes: int | None = None
 ) -> float:
-    """The smallest ``λ`` at which ``W = 0`` (with the optimal bias) solves the problem."""
+    """The smallest ``λ`` at which ``W = 0`` (with the optimal bias) solves the problem:
+    ``max |∇_W CE(0, b*)| / α`` (Wong, Santurkar & Madry 2021, the top of the path).
+
+    :func:`fit_elastic_net` returns exactly ``W = 0`` for any ``λ >= λ_max``."""
     x, y, c = _check_problem(x, y, n_classes)
     alpha = _check_alpha(alpha)
-    y1 = torch.nn.functional.one_hot(y, c).double()
-    freq = y1.mean(dim=0).clamp_min(1e-300)
-    g, _ = _gradient(x, y1, x.new_zeros((c, x.shape[1])), freq.log())
-    return float(g.abs().max()) / alpha
+    _, gmax = _null_model(x, torch.nn.functional.one_hot(y, c).double())
+    return gmax / alpha
 
 
 def kkt_violation(
@@ -207,10 +222,13 @@ def fit_elastic_net(
 ) -> ElasticNetFit:
     """Minimise the elastic-net multinomial objective (module docstring) at one ``λ``.
 
-    Accelerated proximal gradient (FISTA, restarted whenever the momentum points uphill),
-    warm-started from ``init``; the KKT violation is checked every 10 steps and the solver
-    stops below ``tol``. Reaching ``max_iter`` is not an error: the fit's ``kkt`` says how
-    close it got.
+    For ``λ >= λ_max`` the optimum is known in closed form, ``W = 0`` and ``b* = log`` (class
+    frequencies), and is returned as it is (``iterations = 0``): iterating there would leave
+    a weight of one rounding error (~1e-16) on the coordinate that sits exactly at the
+    soft threshold. Below ``λ_max``: accelerated proximal gradient (FISTA, restarted whenever
+    the momentum points uphill), warm-started from ``init``; the KKT violation is checked
+    every 10 steps and the solver stops below ``tol``. Reaching ``max_iter`` is not an error:
+    the fit's ``kkt`` says how close it got.
     """
     x, y, c = _check_problem(x, y, n_classes)
     alpha = _check_alpha(alpha)
@@ -218,13 +236,18 @@ def fit_elastic_net(
         raise SVDWidgetsError(f"lam must be a non-negative number, got {lam!r}")
     n, d = x.shape
     y1 = torch.nn.functional.one_hot(y, c).double()
+    null_bias, gmax = _null_model(x, y1)
+    if gmax <= lam * alpha * (1 + _NULL_RTOL):
+        w0 = x.new_zeros((c, d))
+        return ElasticNetFit(
+            w0, null_bias, float(lam), alpha, 0, kkt_violation(x, y, w0, null_bias, lam, alpha)
+        )
     aug = torch.cat([x, x.new_ones((n, 1))], dim=1)
     lipschitz = float(torch.linalg.matrix_norm(aug, ord=2)) ** 2 / (2 * n)
     step = 1.0 / lipschitz
     shrink, scale = step * lam * alpha, 1.0 / (1.0 + step * lam * (1 - alpha))
     if init is None:
-        w = x.new_zeros((c, d))
-        b = torch.log(y1.mean(dim=0).clamp_min(1e-12))
+        w, b = x.new_zeros((c, d)), null_bias
     else:
         w, b = init.weight.double().clone(), init.bias.double().clone()
     zw, zb, theta = w, b, 1.0
