@@ -53,6 +53,7 @@ __all__ = [
     "TRUNCATIONS",
     "accuracy",
     "layer_cost",
+    "output_positions",
     "rank_curve",
     "truncate_fft",
     "truncate_model",
@@ -305,7 +306,7 @@ def rank_curve(
     unknown = [n for n in names if n not in convs]
     if unknown:
         raise SVDWidgetsError(f"unknown layer(s) {unknown}; truncatable layers: {list(convs)}")
-    positions = _output_positions(model, images[:1], names)
+    positions = output_positions(model, images[:1], names)
     base = accuracy(model, images, labels, batch_size=batch_size)
     rows = []
     for name in names:
@@ -361,8 +362,11 @@ def _default_ranks(full: int) -> list[int]:
 
 
 @torch.no_grad()
-def _output_positions(model: nn.Module, example: torch.Tensor, names: list[str]) -> dict[str, int]:
-    """Output pixels per input of every named layer (1 for Linear), from one forward pass."""
+def output_positions(
+    model: nn.Module, example: torch.Tensor, names: Sequence[str]
+) -> dict[str, int]:
+    """Output pixels per input of every named layer (1 for Linear), from one forward pass of
+    ``example`` (one input is enough): the ``out_positions`` of :func:`layer_cost`."""
     found: dict[str, int] = {}
     handles = []
     for name in names:
