@@ -142,6 +142,7 @@ class FFTSpectrum(Spectrum):
         self._order = order
         self._repeats = repeats
         self._ends = repeats.cumsum(0)
+        self._inverse: torch.Tensor | None = None  # position -> index, built by twin()
         self.shortcut = blocks.shortcut
 
     @property
@@ -189,6 +190,35 @@ class FFTSpectrum(Spectrum):
     def frequency_of(self, i: int) -> tuple[int, int]:
         fh, fw, *_ = self._locate(self._check_index(i))
         return fh, fw
+
+    def twin(self, i: int) -> int | None:
+        """The index of the other real singular vector of ``values[i]``'s conjugate pair.
+
+        For real weights the blocks of frequencies ``f`` and ``-f`` are complex conjugates
+        (Sedghi et al. 2019): one ``σ``, and one complex plane wave whose real and imaginary
+        parts (``direction(i).part``) are two orthogonal real singular vectors. Both share the
+        channel direction (the real part of the complex direction), so an objective on the
+        channel direction cannot tell them apart. ``None`` for a self-conjugate frequency (a
+        real block: one real vector), or when the twin lies beyond the ``k`` values computed.
+        """
+        fh, fw, group, rank, copy = self._locate(self._check_index(i))
+        nh, _ = self.grid
+        _, half_w, groups, r = self._blocks.values.shape
+        if int(self._blocks.multiplicity[fh, fw]) == 2:
+            entry = ((fh * half_w + fw) * groups + group) * r + rank
+            position = int(self._ends[entry]) - int(self._repeats[entry]) + (1 - copy)
+        else:  # columns f_w = 0 and N_w/2 hold f and -f as two entries
+            ch = (-fh) % nh
+            if ch == fh:
+                return None
+            entry = ((ch * half_w + fw) * groups + group) * r + rank
+            position = int(self._ends[entry]) - int(self._repeats[entry])
+        if getattr(self, "_inverse", None) is None:  # (absent in spectra cached before it)
+            inverse = torch.full((int(self._ends[-1]),), -1, dtype=torch.int64)
+            inverse[self._order] = torch.arange(len(self._order))
+            self._inverse = inverse
+        j = int(self._inverse[position])  # type: ignore[index]
+        return None if j < 0 else j
 
     def direction(self, i: int) -> FrequencyDirection:
         """The frequency, group and complex channel directions of ``values[i]``."""

@@ -272,6 +272,34 @@ def test_frequency_view() -> None:
     assert float(spec.direction(zero[0]).right.imag.abs().max()) < 1e-12  # real at f = 0
 
 
+@pytest.mark.parametrize("size", [(6, 7), (6, 8), (5, 5)])
+def test_twin_is_the_other_real_vector_of_a_conjugate_pair(size: tuple[int, int]) -> None:
+    w = _weight(4, 3, 3, 3, seed=16)
+    spec = conv_svd(w, size, padding=1, padding_mode="circular", dtype=F64)
+    nh, nw = size
+    paired = 0
+    for i in range(len(spec)):
+        j = spec.twin(i)
+        fh, fw = spec.frequency_of(i)
+        self_conjugate = (-fh) % nh == fh and (-fw) % nw == fw
+        if j is None:
+            assert self_conjugate, (i, fh, fw)
+            continue
+        paired += 1
+        assert not self_conjugate and spec.twin(j) == i and j != i
+        assert float(spec.values[j]) == pytest.approx(float(spec.values[i]), rel=1e-12)
+        di, dj = spec.direction(i), spec.direction(j)
+        assert {di.part, dj.part} == {"real", "imag"}
+        # one channel direction (the real part of the complex one), two orthogonal real vectors
+        torch.testing.assert_close(di.right.real, dj.right.real)
+        vi, vj = spec.vector(i)[0], spec.vector(j)[0]
+        assert abs(float((vi * vj).sum())) < 1e-9
+    real_blocks = sum((-a) % nh == a and (-b) % nw == b for a in range(nh) for b in range(nw))
+    assert paired == len(spec) - real_blocks * 3  # every value off a real block has its twin
+    top = conv_svd(w, size, padding=1, padding_mode="circular", dtype=F64, k=3)
+    assert all(top.twin(i) is None or top.twin(i) < 3 for i in range(3))
+
+
 def test_unfolded_and_slices_are_the_weight_spectra() -> None:
     w = _weight(6, 4, 3, 3, seed=15)
     unf = conv_svd(w, (8, 8), method="unfolded", dtype=F64)
