@@ -27,6 +27,7 @@ threshold rule of :mod:`svdwidgets.hypergraph.classes` with :func:`compare_incid
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,13 +69,26 @@ def projection_features(
 ) -> tuple[torch.Tensor, list[str]]:
     """``(N, d)`` float64 features (the ``mean`` projections of the chosen layers, side by side)
     and their node names ``"layer:i"`` (:func:`svdwidgets.hypergraph.classes.node_id`)."""
+    x, names, _ = _features(prof, images, layers, k, batch_size)
+    return x, names
+
+
+def _features(
+    prof: Profile,
+    images: torch.Tensor,
+    layers: Sequence[str] | str | None,
+    k: int | None,
+    batch_size: int,
+) -> tuple[torch.Tensor, list[str], list[float]]:
+    """:func:`projection_features` and each feature's singular value ``σ``."""
     projections = prof.project(images, layers=layers, k=k, batch_size=batch_size)
-    blocks, names = [], []
+    blocks, names, sigmas = [], [], []
     for layer in projections.layers:
         p = projections[layer]
         blocks.append(p.mean.double())
         names += [node_id(layer, i) for i in range(p.k)]
-    return torch.cat(blocks, dim=1), names
+        sigmas += [float(v) for v in p.values]
+    return torch.cat(blocks, dim=1), names, sigmas
 
 
 @dataclass(frozen=True)
@@ -279,7 +293,9 @@ class SparsePath:
 
     ``feature_names`` name the columns (``"layer:i"``); ``class_names`` the rows;
     ``standardizer`` maps raw features to the ones fitted; ``train_accuracy`` and
-    ``test_accuracy`` (NaN without test data) are per step.
+    ``test_accuracy`` (NaN without test data) are per step. ``feature_sigmas`` are the
+    singular values of the directions the features project on (when they are known: the
+    :func:`sparse_decision_layer` recipe fills them).
     """
 
     fits: list[ElasticNetFit]
@@ -288,6 +304,7 @@ class SparsePath:
     standardizer: Standardizer
     train_accuracy: list[float]
     test_accuracy: list[float]
+    feature_sigmas: list[float] | None = None
 
     @property
     def lambdas(self) -> list[float]:
@@ -424,11 +441,11 @@ def sparse_decision_layer(
     """The whole recipe: projection features of the chosen layers (:func:`projection_features`)
     for the training and test images, then :func:`regularization_path` (``path_options``:
     ``alpha``, ``n_lambdas``, ``ratio``, ``tol``, ``max_iter``)."""
-    x, names = projection_features(prof, images, layers=layers, k=k)
+    x, names, sigmas = _features(prof, images, layers, k, 256)
     xt = None
     if test_images is not None:
         xt, _ = projection_features(prof, test_images, layers=layers, k=k)
-    return regularization_path(
+    path = regularization_path(
         x,
         labels,
         x_test=xt,
@@ -437,6 +454,7 @@ def sparse_decision_layer(
         class_names=class_names,
         **path_options,  # type: ignore[arg-type]
     )
+    return dataclasses.replace(path, feature_sigmas=sigmas)
 
 
 def compare_incidence(path: SparsePath, graph: ClassHypergraph, step: int = -1) -> pd.DataFrame:
