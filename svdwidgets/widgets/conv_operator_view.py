@@ -87,7 +87,7 @@ _CACHE_SIZE = 16
 def random_weight(c_out: int, c_in: int, kernel_size: int, seed: int) -> torch.Tensor:
     """A float32 ``(c_out, c_in, k, k)`` weight, standard normal over ``sqrt(c_in k²)`` (seeded)."""
     gen = torch.Generator().manual_seed(seed)
-    w = torch.randn((c_out, c_in, kernel_size, kernel_size), generator=gen)
+    w = torch.randn((c_out, c_in, kernel_size, kernel_size), generator=gen, dtype=torch.float32)
     return w / math.sqrt(c_in * kernel_size**2)
 
 
@@ -235,13 +235,24 @@ def _tiles(blocks: np.ndarray) -> np.ndarray:
     return np.abs(blocks).transpose(0, 2, 1, 3).reshape(nh * m, nw * c)
 
 
-def _centres(size: int) -> np.ndarray:
-    """Cell centres for a heat-map axis of ``size`` cells covering ``[-0.5, size - 0.5]``.
+def _centres(tiles: int, per: int = 1) -> np.ndarray:
+    """Cell centres on a heat-map axis of ``tiles`` unit tiles of ``per`` cells each.
 
-    bqplot's HeatMap sizes cells from neighbouring centres, so one cell is sent as two
-    half-width cells of the same value (the picture is the same).
+    Tile ``t`` covers ``[t - 0.5, t + 0.5]``, so the axis reads in tiles (matrix indices, or
+    frequencies for the block view). bqplot's HeatMap sizes cells from neighbouring centres,
+    so a lone cell is sent as two half-width cells of the same value (the same picture).
     """
-    return np.array([-0.25, 0.25]) if size == 1 else np.arange(size, dtype=np.float64)
+    if tiles * per == 1:
+        return np.array([-0.25, 0.25])
+    inner = (np.arange(per, dtype=np.float64) + 0.5) / per - 0.5
+    return (np.arange(tiles, dtype=np.float64)[:, None] + inner[None, :]).reshape(-1)
+
+
+def _ticks(size: int, most: int = 7) -> np.ndarray:
+    """Round integer ticks on an axis of ``size`` unit cells: ``0, step, 2·step, …``."""
+    steps = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+    step = next((t for t in steps if -(-size // t) <= most), steps[-1])
+    return np.arange(0, size, step, dtype=np.float64)
 
 
 def _heat(image: np.ndarray) -> np.ndarray:
@@ -528,6 +539,7 @@ class ConvOperatorView(ipw.VBox):
             options=list(PADDING_MODES),
             description="padding",
             style={"button_width": "80px", "description_width": "60px"},
+            layout=ipw.Layout(width="auto"),
         )
         self._seed = ipw.BoundedIntText(
             min=0,
@@ -542,7 +554,7 @@ class ConvOperatorView(ipw.VBox):
                 self._sliders[name].disabled = True
             self._seed.disabled = True
         self._blocks_toggle = ipw.ToggleButtons(
-            options=[("|M(f)| entries", "entries"), ("σ₁ per frequency", "sigma")],
+            options=[("|M(f)|", "entries"), ("σ₁(M(f))", "sigma")],
             style={"button_width": "120px"},
         )
         self._controls = ipw.VBox(
@@ -572,16 +584,15 @@ class ConvOperatorView(ipw.VBox):
             colors=[COLORS["grid"]],
             stroke_width=1,
         )
+        self._ax_ax = bq.Axis(scale=self._xs_a, label="input index (c, h, w)", tick_format="d")
+        self._ax_ay = bq.Axis(
+            scale=self._ys_a, side="left", label="output index (o, i, j)", tick_format="d"
+        )
         self._fig_matrix = bq.Figure(
             marks=[self._heat_a, self._lines_a],
             axes=[
-                bq.Axis(scale=self._xs_a, label="input index (c, h, w)", tick_format="d"),
-                bq.Axis(
-                    scale=self._ys_a,
-                    side="left",
-                    label="output index (o, i, j)",
-                    tick_format="d",
-                ),
+                self._ax_ax,
+                self._ax_ay,
                 bq.ColorAxis(scale=self._cs_a, side="right"),
             ],
             fig_margin=margin,
@@ -642,10 +653,11 @@ class ConvOperatorView(ipw.VBox):
             default_size=50,
             tooltip=tip,
         )
+        self._ax_rank = bq.Axis(scale=self._xs_c, label="rank i", tick_format="d")
         self._fig_spectrum = bq.Figure(
-            marks=[self._line_exact, self._dots_fft, self._dots_unfolded],
+            marks=[self._dots_fft, self._dots_unfolded, self._line_exact],
             axes=[
-                bq.Axis(scale=self._xs_c, label="rank i", tick_format="d"),
+                self._ax_rank,
                 bq.Axis(scale=self._ys_c, side="left", label="σ_i", tick_format=".2g"),
             ],
             title="singular values",
@@ -729,6 +741,7 @@ class ConvOperatorView(ipw.VBox):
             self._heat_a.color = _heat(p.matrix)
             self._lines_a.x, self._lines_a.y = lx, ly
             self._lines_a.visible = g.c_in > 1 or g.c_out > 1
+        self._ax_ax.tick_values, self._ax_ay.tick_values = _ticks(cols), _ticks(rows)
         self._fig_matrix.title = f"A: {rows} × {cols} (conv2d as torch runs it)"
         self._caption_a.value = (
             f"column c·n²+h·n+w: input channel c at (h, w), n = {g.input_size[0]}; row: output "
@@ -746,26 +759,26 @@ class ConvOperatorView(ipw.VBox):
         self._blocks_panel.layout.visibility = "visible"
         nh, nw, m, c = p.blocks.shape
         if self.blocks_view == "entries":
-            image = _tiles(p.blocks)
-            lx, ly = _grid_lines(nh * m, nw * c, m, c)
+            image, per = _tiles(p.blocks), (m, c)
             show_lines = m > 1 or c > 1
-            self._ax_bx.label = f"f_w (tiles of {c} input columns)"
-            self._ax_by.label = f"f_h (tiles of {m} output rows)"
+            self._ax_bx.label = f"f_w (a tile: {c} input channels)"
+            self._ax_by.label = f"f_h (a tile: {m} output channels)"
             title = f"|M(f)|: {nh}×{nw} blocks of {m}×{c}"
         else:
             sigma = p.block_sigma
             assert sigma is not None
-            image = sigma
-            lx, ly = _grid_lines(nh, nw, nh, nw)
+            image, per = sigma, (1, 1)
             show_lines = False
             self._ax_bx.label, self._ax_by.label = "f_w", "f_h"
             title = f"σ₁(M(f)) on the {nh}×{nw} frequency grid"
-        rows, cols = image.shape
+        lx, ly = _grid_lines(nh, nw, 1, 1)
+        self._ax_bx.tick_values = _ticks(nw)
+        self._ax_by.tick_values = _ticks(nh)
         with self._held(self._heat_b, self._lines_b, self._xs_b, self._ys_b, self._cs_b):
-            self._xs_b.min, self._xs_b.max = -0.5, cols - 0.5
-            self._ys_b.min, self._ys_b.max = -0.5, rows - 0.5
+            self._xs_b.min, self._xs_b.max = -0.5, nw - 0.5
+            self._ys_b.min, self._ys_b.max = -0.5, nh - 0.5
             self._cs_b.max = float(image.max()) or 1.0
-            self._heat_b.x, self._heat_b.y = _centres(cols), _centres(rows)
+            self._heat_b.x, self._heat_b.y = _centres(nw, per[1]), _centres(nh, per[0])
             self._heat_b.color = _heat(image)
             self._lines_b.x, self._lines_b.y = lx, ly
             self._lines_b.visible = show_lines
@@ -780,6 +793,7 @@ class ConvOperatorView(ipw.VBox):
 
     def _draw_spectrum(self, p: OperatorPicture) -> None:
         with self._held(self._line_exact, self._dots_fft, self._dots_unfolded):
+            self._ax_rank.tick_values = _ticks(p.exact.size + 1)[1:] if p.exact.size > 1 else [1.0]
             self._line_exact.x = np.arange(1, p.exact.size + 1, dtype=np.float64)
             self._line_exact.y = p.exact
             if p.fft is not None:

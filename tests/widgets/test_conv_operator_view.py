@@ -55,6 +55,15 @@ def test_the_matrix_sent_is_the_autograd_reference(settings: dict[str, Any]) -> 
     assert view.figures[0].title.startswith(f"A: {ref.shape[0]} × {ref.shape[1]}")
 
 
+def test_a_single_row_is_sent_as_two_half_cells() -> None:
+    view = ConvOperatorView(kernel_size=2, n=2, padding=0, c_in=2, c_out=1)  # A is 1 x 8
+    ref = _reference(view).numpy()
+    assert ref.shape == (1, 8)
+    np.testing.assert_allclose(_sent(view._heat_a, "color"), np.repeat(ref, 2, axis=0), atol=1e-6)
+    np.testing.assert_array_equal(_sent(view._heat_a, "y"), [-0.25, 0.25])  # one unit cell
+    np.testing.assert_array_equal(_sent(view._heat_a, "x"), np.arange(8))
+
+
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: "-".join(map(str, s.values())))
 def test_the_spectrum_shown_is_svdvals_of_the_reference(settings: dict[str, Any]) -> None:
     view = ConvOperatorView(**settings)
@@ -243,3 +252,9 @@ def test_the_random_weight_is_seeded() -> None:
     c = ConvOperatorView(c_in=2, c_out=2, seed=4).weight
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.dtype == torch.float32 and a.shape == (2, 2, 3, 3)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # a notebook may have changed it
+    try:
+        assert torch.equal(random_weight(2, 2, 3, seed=3), a)
+    finally:
+        torch.set_default_dtype(previous)
