@@ -86,7 +86,13 @@ class SparsePathView(ipw.VBox):
         self._table = path.table()
         self._build()
         super().__init__(
-            children=[self._slider, self._figure, self._status, self._graph_view, self._compare],
+            children=[
+                self._slider,
+                self._figure,
+                self._status,
+                self._graph_view,
+                self._compare_html,
+            ],
             **kwargs,
         )
         self.add_class("svdw-sparse-path-view")
@@ -179,7 +185,7 @@ class SparsePathView(ipw.VBox):
             node_sigmas=np.zeros(0, dtype=np.float32),
             incidence=np.zeros((len(path.class_names), 0), dtype=np.float32),
         )
-        self._compare = ipw.HTML()
+        self._compare_html = ipw.HTML()
 
     # ----------------------------------------------------------------------------------------
     # Public API
@@ -260,14 +266,14 @@ class SparsePathView(ipw.VBox):
         )
         cmp, graph = self.comparison, self._graph
         if cmp is None or graph is None:
-            self._compare.value = ""
+            self._compare_html.value = ""
             return
         rows = "".join(
             f"<tr><td>{html.escape(str(c))}</td><td>{r.sparse_nodes}</td>"
             f"<td>{r.threshold_nodes}</td><td>{r.shared}</td><td>{r.jaccard:.2f}</td></tr>"
             for c, r in cmp.iterrows()
         )
-        self._compare.value = (
+        self._compare_html.value = (
             "<b>sparse layer against the threshold rule</b> "
             f"(threshold {graph.threshold:g}; mean Jaccard {cmp['jaccard'].mean():.2f})"
             "<table class='svdw-sparse-compare'><tr><th>class</th><th>sparse nodes</th>"

@@ -46,6 +46,13 @@ def test_the_size_toggle_shows_that_sizes_values(view: OrthogonalityGapView) -> 
     )
 
 
+def test_the_state_serialises(view: OrthogonalityGapView) -> None:
+    from ipywidgets.embed import dependency_state
+
+    state = dependency_state(view)
+    assert view.model_id in state and view._values_fig.model_id in state
+
+
 def test_bad_input(view: OrthogonalityGapView) -> None:
     with pytest.raises(SVDWidgetsError, match=r"size 5 was not computed.*\[4, 6, 8\]"):
         view.size = 5

@@ -105,6 +105,19 @@ def test_without_a_curve_it_computes_one() -> None:
     assert list(view.curve["rank"]) == [10, 1, 2, 4, 8, 10]
 
 
+def test_the_state_serialises() -> None:
+    """What a notebook or an HTML export sends: every child's state, arrays as buffers."""
+    from ipywidgets.embed import dependency_state
+
+    view = _view()
+    view.set_rank("fc", 4)
+    state = dependency_state(view)
+    assert view.model_id in state and view.figure.model_id in state
+    assert all(view.sliders[n].model_id in state for n in view.layers)
+    slider = state[view.sliders["fc"].model_id]["state"]
+    assert slider["value"] == 4 and slider["continuous_update"] is False
+
+
 def test_bad_input() -> None:
     model, images, labels, curve = _data()
     view = _view()

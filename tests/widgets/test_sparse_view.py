@@ -82,8 +82,20 @@ def test_comparison_with_the_threshold_rule() -> None:
     graph = _graph(path)
     view = SparsePathView(path, graph=graph, step=4)
     pd.testing.assert_frame_equal(view.comparison, compare_incidence(path, graph, 4))
-    assert "Jaccard" in view._compare.value
+    assert "Jaccard" in view._compare_html.value
     assert SparsePathView(path).comparison is None
+
+
+def test_the_state_serialises() -> None:
+    """What a notebook or an HTML export sends: every child's state (no attribute shadows
+    the widget machinery)."""
+    from ipywidgets.embed import dependency_state
+
+    view = SparsePathView(_path(), graph=_graph(_path()), step=3)
+    state = dependency_state(view)
+    assert view.model_id in state and view.hypergraph_view.model_id in state
+    graph_state = state[view.hypergraph_view.model_id]["state"]
+    assert graph_state["title"].startswith("sparse decision layer at λ")
 
 
 def test_bad_input() -> None:
