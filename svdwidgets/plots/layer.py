@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.plots import _style as st
@@ -287,7 +288,7 @@ def draw_layer(
     idx = esd.curve_indices(values.size, head=head, tail=max_points - head)
     idx = idx[values[idx] > 0]  # the σ axis is logarithmic
     _draw_sorted(ax_s, data, idx, sel, overlays, log_index, head, max_points - head)
-    _draw_esd(ax_e, data, sel)
+    _draw_esd(ax_e, data, _highlighted(sel, idx, values))
     title = f"{data.name}: {method_phrase(data.method, data.exact)}, {values.size:,} values"
     geometry = st.describe_geometry(data.geometry)
     fig.suptitle(title + (f"\n{geometry}" if geometry else ""), fontsize=st.TITLE)
@@ -357,6 +358,7 @@ def _draw_sorted(
             linewidths=0.5,
             zorder=5,
             label=_selection_label(sel),
+            rasterized=not few,  # many points: pixels in SVG/PDF, the rest stays vector
         )
         pts.set_gid("selected-values")
     ax.set_yscale("log")
@@ -371,6 +373,10 @@ def _draw_sorted(
         st.readable_log_axis(ax.xaxis, 0.8, values.size * 1.25)
     else:
         ax.set_xlim(0, values.size * 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        # 800,000 ranks: "8 ×10⁵" instead of labels that run into each other
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+        ax.xaxis.get_offset_text().set_fontsize(st.TICK)
     ax.set_xlabel("rank i + 1", fontsize=st.LABEL)
     ax.set_ylabel("singular value σᵢ", fontsize=st.LABEL)
     ax.set_title("(a) sorted singular values", fontsize=st.LABEL, loc="left")
@@ -445,6 +451,7 @@ def _draw_esd(ax: Axes, data: LayerData, sel: np.ndarray) -> None:
             linewidths=0.5,
             zorder=5,
             label="selected",
+            rasterized=not few,
         )
         pts.set_gid("selected-esd")
     if hist.log_bins:
@@ -456,6 +463,8 @@ def _draw_esd(ax: Axes, data: LayerData, sel: np.ndarray) -> None:
         ax.set_xlim(float(hist.edges[0]) / pad, float(hist.edges[-1]) * pad)
         st.readable_log_axis(ax.xaxis, float(hist.edges[0]) / pad, float(hist.edges[-1]) * pad)
         st.readable_log_axis(ax.yaxis, float(finite.min()) / 3, float(finite.max()) * 3)
+    else:  # the MP density of q = 1 diverges at 0: keep the histogram in view
+        ax.set_ylim(0, float(np.nanmax(y)) * 1.15)
     ax.set_xlabel("eigenvalue λ = σ²", fontsize=st.LABEL)
     ax.set_ylabel("density per unit λ", fontsize=st.LABEL)
     ax.set_title("(b) ESD of λ = σ²", fontsize=st.LABEL, loc="left")
