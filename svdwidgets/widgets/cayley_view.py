@@ -43,7 +43,8 @@ COLORS = {WAYS[0]: "#2ca02c", WAYS[1]: "#1f77b4", WAYS[2]: "#d62728"}
 
 
 def _label(way: tuple[str, str]) -> str:
-    return f"{way[0]} padding, {way[1]} kernel"
+    padding = "circular padding" if way[0] == "circular" else "zero padding"
+    return f"{padding}, {'full-grid kernel' if way[1] == 'full' else 'k×k window'}"
 
 
 class OrthogonalityGapView(ipw.VBox):
@@ -132,20 +133,24 @@ class OrthogonalityGapView(ipw.VBox):
                 marker="circle",
                 marker_size=28,
                 labels=[_label(w)],
-                display_legend=True,
             )
             for w in self._ways
         }
         layout = ipw.Layout(width="100%", height="340px", flex="1 1 0", min_width="360px")
-        margin = {"top": 40, "bottom": 55, "left": 65, "right": 20}
+        margin = {"top": 40, "bottom": 55, "left": 80, "right": 20}
         gap_fig = bq.Figure(
             marks=list(self._gap_lines.values()),
             axes=[
                 bq.Axis(scale=xs, label="input size n", tick_format="d"),
-                bq.Axis(scale=ys, side="left", label="max |σ − 1|", tick_format=".0e"),
+                bq.Axis(
+                    scale=ys,
+                    side="left",
+                    label="max |σ − 1|",
+                    tick_format=".0e",
+                    label_offset="60px",
+                ),
             ],
-            title="distance from orthogonal",
-            legend_location="bottom-right",
+            title="distance from orthogonal (colours: the legend on the right)",
             fig_margin=margin,
             animation_duration=0,
             layout=layout,
@@ -153,7 +158,11 @@ class OrthogonalityGapView(ipw.VBox):
         xv, yv = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale()
         self._values_lines = {
             w: bq.Lines(
-                scales={"x": xv, "y": yv}, colors=[COLORS[w]], stroke_width=2, labels=[_label(w)]
+                scales={"x": xv, "y": yv},
+                colors=[COLORS[w]],
+                stroke_width=2,
+                labels=[_label(w)],
+                display_legend=True,
             )
             for w in self._ways
         }
@@ -161,8 +170,9 @@ class OrthogonalityGapView(ipw.VBox):
             marks=list(self._values_lines.values()),
             axes=[
                 bq.Axis(scale=xv, label="rank i / number of values", tick_format=".1f"),
-                bq.Axis(scale=yv, side="left", label="σ_i", tick_format=".2f"),
+                bq.Axis(scale=yv, side="left", label="σ_i", tick_format=".2f", label_offset="50px"),
             ],
+            legend_location="bottom-left",
             fig_margin=margin,
             animation_duration=0,
             layout=layout,
@@ -177,7 +187,8 @@ class OrthogonalityGapView(ipw.VBox):
             for g in [self._gaps[w, s]]
         )
         self._table = ipw.HTML(
-            "<table class='svdw-gap-table'><tr><th>applied as</th><th>n</th><th>σ_min</th>"
+            "<table class='svdw-gap-table' cellpadding='3'>"
+            "<tr><th>applied as</th><th>n</th><th>σ_min</th>"
             "<th>σ_max</th><th>max |σ − 1|</th><th>method</th></tr>" + rows + "</table>"
         )
 

@@ -500,7 +500,7 @@ class RankView(ipw.VBox):
                 f"<td>{m0:,} → {m:,}</td></tr>"
             )
         self._table.value = (
-            "<table class='svdw-rank-table'><tr><th>layer</th><th>rank</th>"
+            "<table class='svdw-rank-table' cellpadding='3'><tr><th>layer</th><th>rank</th>"
             "<th>parameters</th><th>multiply-adds per input</th></tr>" + "".join(rows) + "</table>"
         )
         self._status.value = (

@@ -131,6 +131,7 @@ class SparsePathView(ipw.VBox):
             marker="circle",
             marker_size=20,
             labels=["train accuracy"],
+            display_legend=True,
         )
         test = table["test_accuracy"].to_numpy()
         self._test = bq.Lines(
@@ -141,6 +142,7 @@ class SparsePathView(ipw.VBox):
             marker="circle",
             marker_size=20,
             labels=["test accuracy"],
+            display_legend=True,
             visible=bool(np.isfinite(test).any()),
         )
         self._nonzeros = bq.Lines(
@@ -151,7 +153,8 @@ class SparsePathView(ipw.VBox):
             line_style="dashed",
             marker="square",
             marker_size=20,
-            labels=["non-zero weights"],
+            labels=["non-zero weights (right axis)"],
+            display_legend=True,
         )
         self._at = bq.Lines(
             x=[lam[-1], lam[-1]], y=[0.0, 1.0], scales={"x": xs, "y": acc_scale}, colors=["black"]
@@ -170,6 +173,7 @@ class SparsePathView(ipw.VBox):
                 ),
             ],
             title="sparse decision layer: accuracy and sparsity along the path",
+            legend_location="bottom-left",
             fig_margin={"top": 40, "bottom": 55, "left": 60, "right": 65},
             animation_duration=0,
             layout=ipw.Layout(width="100%", height="340px"),
@@ -269,13 +273,14 @@ class SparsePathView(ipw.VBox):
             self._compare_html.value = ""
             return
         rows = "".join(
-            f"<tr><td>{html.escape(str(c))}</td><td>{r.sparse_nodes}</td>"
+            f"<tr><td>{html.escape(str(r.Index))}</td><td>{r.sparse_nodes}</td>"
             f"<td>{r.threshold_nodes}</td><td>{r.shared}</td><td>{r.jaccard:.2f}</td></tr>"
-            for c, r in cmp.iterrows()
+            for r in cmp.itertuples()
         )
         self._compare_html.value = (
             "<b>sparse layer against the threshold rule</b> "
             f"(threshold {graph.threshold:g}; mean Jaccard {cmp['jaccard'].mean():.2f})"
-            "<table class='svdw-sparse-compare'><tr><th>class</th><th>sparse nodes</th>"
+            "<table class='svdw-sparse-compare' cellpadding='3'>"
+            "<tr><th>class</th><th>sparse nodes</th>"
             "<th>threshold nodes</th><th>shared</th><th>Jaccard</th></tr>" + rows + "</table>"
         )
