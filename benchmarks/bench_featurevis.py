@@ -27,7 +27,14 @@ that provides only a ``Normalize`` class (a plain ``(x - mean) / std``), so that
 forward hook on every module per call and never removes it: each stock repetition therefore
 gets a fresh copy of the model, so that leaked hooks do not slow later repetitions.
 
+Each case runs both sides once as a warm-up, then ``--repeats`` times interleaved (alternating
+which goes first), at the same torch thread count (``--threads 1,2``: each in turn). It prints
+wall and process CPU seconds of every run with the 1-minute load average at its start (on
+shared cores the CPU time is the steadier measure of the work done), the median speed-ups, and
+both sides' final objective.
+
     python benchmarks/bench_featurevis.py               # CPU: 8 directions, 28 px, 128 steps
+    python benchmarks/bench_featurevis.py --resnet 64   # also ResNet-18 layer3 at 64 px, CPU
     python benchmarks/bench_featurevis.py --gpu         # also the CUDA variant when available
 """
 
@@ -35,11 +42,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import statistics
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,43 +122,67 @@ def final_scores(model: torch.nn.Module, obj: Any, images: torch.Tensor) -> np.n
         return obj.scores(run_to(model, images, t)).double().cpu().numpy()
 
 
+@dataclass
+class Run:
+    """One timed render: wall seconds, process CPU seconds, the 1-min load average at its start."""
+
+    wall: float
+    cpu: float
+    load: float
+    scores: np.ndarray
+
+
+def _timed(fn: Any) -> tuple[float, float, float, Any]:
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - wall, time.process_time() - cpu, load, out
+
+
 def run_stock(
     model: torch.nn.Module, obj: Any, lucent_layer: str, size: int, channels: int, steps: int
-) -> tuple[float, np.ndarray]:
-    fresh = copy.deepcopy(model).eval()
+) -> Run:
+    fresh = copy.deepcopy(model).eval()  # render_vis leaks a hook per module per call
     torch.manual_seed(0)
     np.random.seed(0)  # noqa: NPY002 - Lucent's transforms draw from the legacy global RNG
     basis = obj.basis
     total = objectives.direction(lucent_layer, basis[0], batch=0)
     for b in range(1, basis.shape[0]):
         total = total + objectives.direction(lucent_layer, basis[b], batch=b)
-    start = time.perf_counter()
-    images = render.render_vis(
-        fresh,
-        total,
-        param_f=lambda: param.image(size, batch=basis.shape[0], channels=channels),
-        transforms=stock_transforms(size),
-        thresholds=(steps,),
-        preprocess=False,
-        progress=False,
-        show_image=False,
-        fixed_image_size=size,
-    )
-    seconds = time.perf_counter() - start
+
+    def go() -> Any:
+        return render.render_vis(
+            fresh,
+            total,
+            param_f=lambda: param.image(size, batch=basis.shape[0], channels=channels),
+            transforms=stock_transforms(size),
+            thresholds=(steps,),
+            preprocess=False,
+            progress=False,
+            show_image=False,
+            fixed_image_size=size,
+        )
+
+    wall, cpu, load, images = _timed(go)
     device = next(model.parameters()).device
     final = torch.from_numpy(images[-1]).permute(0, 3, 1, 2).to(device)
-    return seconds, final_scores(model, obj, final)
+    return Run(wall, cpu, load, final_scores(model, obj, final))
 
 
-def run_ours(
-    prof: Any, layer: str, indices: list[int], steps: int, amp: bool | None = None
-) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
-    r = render_singular_vectors(
-        prof, layer, indices, side="left", kind="cosine", steps=steps, amp=amp
+def run_ours(prof: Any, layer: str, indices: list[int], steps: int) -> Run:
+    # the objective is built inside the timed call (its singular directions come from the
+    # cache of the warm-up's; stock Lucent gets them ready-made)
+    wall, cpu, load, r = _timed(
+        lambda: render_singular_vectors(
+            prof, layer, indices, side="left", kind="cosine", steps=steps
+        )
     )
-    seconds = time.perf_counter() - start
-    return seconds, r.after
+    return Run(wall, cpu, load, r.after)
 
 
 def compare(
@@ -162,43 +195,76 @@ def compare(
     channels: int,
     steps: int,
     repeats: int,
-) -> None:
+) -> dict[str, Any]:
+    """Both sides ``repeats`` times, interleaved (alternating which goes first), after a warm-up."""
     obj = singular_objective(prof, layer, indices, side="left", kind="cosine")
     lucent_layer = layer.replace(".", "_")
-    if next(model.parameters()).is_cuda:
-        torch.cuda.synchronize()
-    stock_t, ours_t = [], []
-    stock_v = ours_v = np.zeros(0)
-    for _ in range(repeats):  # interleaved, so that load changes hit both
-        t, stock_v = run_stock(model, obj, lucent_layer, size, channels, steps)
-        stock_t.append(t)
-        t, ours_v = run_ours(prof, layer, indices, steps)
-        ours_t.append(t)
-    s, o = statistics.median(stock_t), statistics.median(ours_t)
-    print(f"\n{title}: {len(indices)} directions of {layer}, {size} px, {steps} steps")
-    print(f"{'':28s}{'seconds (median)':>18s}{'all runs':>28s}{'final objective':>18s}")
-    for name, ts, v in (
-        ("stock Lucent render_vis", stock_t, stock_v),
-        ("svdwidgets", ours_t, ours_v),
-    ):
-        runs = " ".join(f"{x:.2f}" for x in ts)
-        print(f"{name:28s}{statistics.median(ts):18.2f}{runs:>28s}{float(np.mean(v)):18.4f}")
-    ratio = float(np.mean(ours_v)) / float(np.mean(stock_v))
+    run_stock(model, obj, lucent_layer, size, channels, 2)  # warm-up: oneDNN primitives, imports
+    run_ours(prof, layer, indices, 2)
+    stock: list[Run] = []
+    ours: list[Run] = []
+    for rep in range(repeats):  # interleaved, so that load changes hit both
+        pair = [
+            lambda: stock.append(run_stock(model, obj, lucent_layer, size, channels, steps)),
+            lambda: ours.append(run_ours(prof, layer, indices, steps)),
+        ]
+        for go in pair if rep % 2 == 0 else pair[::-1]:
+            go()
+    threads = torch.get_num_threads()
     print(
-        f"speed-up {s / o:.1f}x (target >= 3x); final objective ours/stock {ratio:.3f} "
-        "(target >= 0.9)"
+        f"\n{title}: {len(indices)} directions of {layer}, {size} px, {steps} steps, "
+        f"{threads} thread(s) for both"
     )
+    print(
+        f"{'':26s}{'wall s (median)':>16s}{'CPU s (median)':>16s}{'final objective':>17s}"
+        f"   wall s / CPU s / load avg of every run"
+    )
+    for name, runs in (("stock Lucent render_vis", stock), ("svdwidgets", ours)):
+        detail = "  ".join(f"{r.wall:.2f}/{r.cpu:.2f}/{r.load:.1f}" for r in runs)
+        wall = statistics.median(r.wall for r in runs)
+        cpu = statistics.median(r.cpu for r in runs)
+        value = statistics.median(float(np.mean(r.scores)) for r in runs)
+        print(f"{name:26s}{wall:16.2f}{cpu:16.2f}{value:17.4f}   {detail}")
+    s_wall = statistics.median(r.wall for r in stock)
+    o_wall = statistics.median(r.wall for r in ours)
+    s_cpu = statistics.median(r.cpu for r in stock)
+    o_cpu = statistics.median(r.cpu for r in ours)
+    pairs = [a.wall / b.wall for a, b in zip(stock, ours, strict=True)]
+    s_val = float(np.mean(stock[-1].scores))
+    o_val = float(np.mean(ours[-1].scores))
+    print(
+        f"speed-up {s_wall / o_wall:.1f}x wall, {s_cpu / o_cpu:.1f}x CPU time (target >= 3x); "
+        f"per pair {min(pairs):.1f}-{max(pairs):.1f}x; final objective ours/stock "
+        f"{o_val / s_val:.3f} (target >= 0.9)"
+    )
+    return {
+        "case": title,
+        "threads": threads,
+        "speedup_wall": s_wall / o_wall,
+        "speedup_cpu": s_cpu / o_cpu,
+        "objective_ratio": o_val / s_val,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", default="1,2", help="torch thread counts to compare at (both sides)"
+    )
+    parser.add_argument(
+        "--resnet",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="also ResNet-18 layer3 on CPU at PX px (8 directions, --resnet-steps steps)",
+    )
+    parser.add_argument("--resnet-steps", type=int, default=64)
     parser.add_argument("--gpu", action="store_true", help="also the CUDA variant")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if STAND_IN:
         print(
             "torchvision does not import here: registered a stand-in torchvision.transforms "
@@ -208,23 +274,47 @@ def main() -> None:
 
     model = load_default().model
     prof = sw.profile(model, (1, 28, 28), cache=False, progress=False, layers=["block.conv1"])
-    compare(
-        "CPU, bundled MNIST SmallResNet",
-        model,
-        prof,
-        "block.conv1",
-        list(range(8)),
-        28,
-        1,
-        args.steps,
-        args.repeats,
-    )
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        compare(
+            "CPU, bundled MNIST SmallResNet",
+            model,
+            prof,
+            "block.conv1",
+            list(range(8)),
+            28,
+            1,
+            args.steps,
+            args.repeats,
+        )
+        if args.resnet:
+            from models import resnet18
+
+            torch.manual_seed(0)
+            net = resnet18().eval()
+            layer = "layer3.1.conv2"
+            rprof = sw.profile(
+                net, (3, args.resnet, args.resnet), cache=False, progress=False,
+                layers=[layer], method="fft",
+            )  # fmt: skip
+            compare(
+                "CPU, ResNet-18 random weights",
+                net,
+                rprof,
+                layer,
+                list(range(8)),
+                args.resnet,
+                3,
+                args.resnet_steps,
+                args.repeats,
+            )
     if args.gpu:
         if not torch.cuda.is_available():
             print("\nGPU variant skipped: CUDA is not available")
             return
         from models import resnet18
 
+        torch.manual_seed(0)
         net = resnet18().cuda().eval()
         layer = "layer3.1.conv2"
         gprof = sw.profile(
@@ -241,6 +331,7 @@ def main() -> None:
             256,
             args.repeats,
         )
+    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

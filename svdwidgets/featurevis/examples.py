@@ -10,6 +10,7 @@ pass at the layer. The data stream through in batches: only the running top and 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,7 @@ def top_activating(
     kind: str = "channel",
     frequency: tuple[int, int] | None = None,
     batch_size: int = 256,
+    copy_model: bool = False,
 ) -> TopActivating:
     """The ``n`` inputs of ``data`` that score highest (and lowest) on singular direction ``index``.
 
@@ -92,6 +94,10 @@ def top_activating(
         direction of the right singular vector at the layer's input, the spatial mean).
     n:
         how many inputs at each end.
+    copy_model:
+        run a private deep copy of the model (as in
+        :func:`~svdwidgets.featurevis.render.render_singular_vectors`): for a model that
+        another thread trains meanwhile.
 
     Returns
     -------
@@ -103,7 +109,9 @@ def top_activating(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise SVDWidgetsError(f"batch_size must be a positive int, got {batch_size!r}")
     objective = singular_objective(prof, layer, index, side=side, kind=kind, frequency=frequency)
-    model = prof.model
+    if not isinstance(copy_model, bool):
+        raise SVDWidgetsError(f"copy_model must be a bool, got {copy_model!r}")
+    model = copy.deepcopy(prof.model) if copy_model else prof.model
     device = _model_device(model)
     top, bottom = _Best(n), _Best(n)
     seen = 0

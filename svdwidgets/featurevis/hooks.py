@@ -5,12 +5,16 @@ a forward pre-hook (the layer's input, the activation its right singular vectors
 forward hook (its output, the left singular vectors' space) that stores the tensor and raises a
 private exception, so the rest of the network never runs; :func:`run_to` calls the model and
 swallows exactly that exception. The hook lives in a context manager and is removed on exit,
-even when the forward pass, the objective or the optimiser fails.
+even when the forward pass, the objective or the optimiser fails. It acts only on forward
+passes made by the thread that registered it: a model that another thread runs at the same
+time (a notebook's main thread while a widget renders in the background) is not stopped or
+read by it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -30,12 +34,16 @@ class _Reached(Exception):
 
 @dataclass
 class Tap:
-    """The activation captured by :func:`tap` in the latest forward pass (None before one)."""
+    """The activation captured by :func:`tap` in the latest forward pass (None before one).
+
+    ``thread`` is the ident of the only thread whose forward passes it reads.
+    """
 
     name: str
     side: str
     stop: bool
     value: torch.Tensor | None = field(default=None, repr=False)
+    thread: int = field(default_factory=threading.get_ident)
 
     def pre_hook(self, module: nn.Module, args: tuple[object, ...]) -> None:
         x = args[0] if args else None
@@ -45,6 +53,8 @@ class Tap:
         self._store(out)
 
     def _store(self, x: object) -> None:
+        if threading.get_ident() != self.thread:  # another thread's pass: not ours
+            return
         if self.value is not None:  # a module reused in one pass: its first call counts
             return
         if not isinstance(x, torch.Tensor):

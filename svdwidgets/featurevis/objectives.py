@@ -50,6 +50,8 @@ vectors have an arbitrary sign: the objective maximises along the sign the spect
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +101,8 @@ class SingularObjective(Objective):
         self.frequency = frequency
         self.bias, self.scale = bias, scale
         self.key = f"{layer}:{'input' if side == 'right' else 'output'}"
-        self._on: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+        self._on: dict[tuple[torch.device, torch.dtype], tuple[Any, ...]] = {}
+        self._waves: dict[tuple[object, ...], torch.Tensor] = {}
         name = f"singular_{kind}"
         where = f"{layer} {side}"
         freq = "" if frequency is None else f" at frequency {frequency}"
@@ -133,8 +136,9 @@ class SingularObjective(Objective):
                 f"the objective scores {len(self.indices)} directions but the batch of "
                 f"{self.key!r} has {a.shape[0]} images"
             )
-        basis, bias, scale = self._tensors(a)
+        basis, bias, scale, norms = self._tensors(a)
         basis = basis.expand(a.shape[0], *basis.shape[1:])  # one direction: every image
+        norms = norms.expand(a.shape[0])
         channel_dim = a.ndim - 1 if self.linear else 1
         view = [1] * a.ndim
         view[channel_dim] = -1
@@ -146,7 +150,7 @@ class SingularObjective(Objective):
             feats = a.reshape(a.shape[0], -1, a.shape[-1])
             self._check(feats.shape[-1], basis.shape[-1])
             if self.kind == "cosine":
-                return _cosine(feats.transpose(1, 2), basis).mean(dim=1)
+                return _cosine(feats.transpose(1, 2), basis, norms).mean(dim=1)
             return (feats.mean(dim=1) * basis).sum(dim=1)
         if self.kind == "vector":
             if tuple(a.shape[1:]) != tuple(basis.shape[1:]):
@@ -156,14 +160,22 @@ class SingularObjective(Objective):
                     "profiled input size, or use kind='channel'"
                 )
             return (a.flatten(1) * basis.flatten(1)).sum(dim=1)
-        z = _blocks(a, self.stride)  # (B, c*s_h*s_w, N_h, N_w)
-        self._check(z.shape[1], basis.shape[1])
+        # the polyphase blocks as a view (B, c, N_h, s_h, N_w, s_w): no copy, any memory layout
+        z = _block_view(a, self.stride)
+        b, c, nh, sh, nw, sw = z.shape
+        self._check(c * sh * sw, basis.shape[1])
+        p = basis.view(b, c, 1, sh, 1, sw)
         if self.kind == "cosine":
-            return _cosine(z.flatten(2), basis).mean(dim=1)
-        dots = torch.einsum("bkhw,bk->bhw", z, basis)
-        if self.frequency is None:
-            return dots.mean(dim=(1, 2))
-        return (dots * _wave(self.frequency, z.shape[2:], dots)).mean(dim=(1, 2))
+            # elementwise products summed over each block: on CPU far faster than einsum or
+            # vector_norm along the (strided) channel dimension, and the same values
+            dots = (z * p).sum(dim=(1, 3, 5))
+            lengths = (z * z).sum(dim=(1, 3, 5)).sqrt() * norms[:, None, None]
+            return (dots / lengths.clamp_min(_EPS)).mean(dim=(1, 2))
+        if self.frequency is None:  # the mean of <P, block> is <P, the mean block>
+            return (z.mean(dim=(2, 4)) * p[:, :, 0, :, 0, :]).sum(dim=(1, 2, 3))
+        wave = self._wave(nh, nw, a).view(1, 1, nh, 1, nw, 1)
+        weighted = (z * wave).sum(dim=(2, 4))  # the cos-weighted mean block
+        return (weighted * p[:, :, 0, :, 0, :]).sum(dim=(1, 2, 3))
 
     def _check(self, got: int, want: int) -> None:
         if got != want:
@@ -172,14 +184,32 @@ class SingularObjective(Objective):
                 f"directions have {want}"
             )
 
-    def _tensors(self, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _tensors(self, a: torch.Tensor) -> tuple[Any, ...]:
+        """basis, bias, scale and the basis norms on ``a``'s device and dtype, made once."""
         at = (a.device, a.dtype)
         if at not in self._on:
-            self._on[at] = tuple(
-                t.to(device=a.device, dtype=a.dtype) if t is not None else None  # type: ignore[misc]
-                for t in (self.basis, self.bias, self.scale)
-            )
+            # ordinary tensors even when first asked for inside inference_mode: the render's
+            # optimisation saves them for backward
+            with torch.inference_mode(False), torch.no_grad():
+                self._on[at] = self._make(a)
         return self._on[at]
+
+    def _make(self, a: torch.Tensor) -> tuple[Any, ...]:
+        basis, bias, scale = (
+            None if t is None else t.to(device=a.device, dtype=a.dtype).clone()
+            for t in (self.basis, self.bias, self.scale)
+        )
+        assert basis is not None
+        return basis, bias, scale, torch.linalg.vector_norm(basis.flatten(1), dim=1)
+
+    def _wave(self, nh: int, nw: int, like: torch.Tensor) -> torch.Tensor:
+        """``cos(2π (f_h j / N_h + f_w l / N_w)) / (N_h N_w)`` on the coarse grid, made once."""
+        key = (nh, nw, like.device, like.dtype)
+        if key not in self._waves:
+            assert self.frequency is not None
+            with torch.inference_mode(False), torch.no_grad():
+                self._waves[key] = _wave(self.frequency, (nh, nw), like) / (nh * nw)
+        return self._waves[key]
 
 
 def _blocks(a: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
@@ -193,11 +223,21 @@ def _blocks(a: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
     return a.permute(0, 1, 3, 5, 2, 4).reshape(b, c * sh * sw, nh, nw)
 
 
-def _cosine(z: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """``(B, k, n)`` positions against unit ``(B, k)`` directions -> ``(B, n)`` cosines."""
-    dots = torch.einsum("bkn,bk->bn", z, basis)
-    norms = torch.linalg.vector_norm(z, dim=1) * torch.linalg.vector_norm(basis, dim=1)[:, None]
-    return dots / norms.clamp_min(_EPS)
+def _block_view(a: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
+    """``(B, c, H, W)`` -> a view ``(B, c, N_h, s_h, N_w, s_w)`` of the polyphase blocks."""
+    sh, sw = stride
+    h, w = a.shape[-2:]
+    nh, nw = h // sh, w // sw
+    if (nh * sh, nw * sw) != (h, w):
+        a = a[:, :, : nh * sh, : nw * sw]
+    return a.unflatten(3, (nw, sw)).unflatten(2, (nh, sh))
+
+
+def _cosine(z: torch.Tensor, basis: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    """``(B, k, n)`` positions against ``(B, k)`` directions of norms ``(B,)`` -> ``(B, n)``."""
+    dots = (z * basis[:, :, None]).sum(dim=1)
+    lengths = (z * z).sum(dim=1).sqrt() * norms[:, None]
+    return dots / lengths.clamp_min(_EPS)
 
 
 def _wave(frequency: tuple[int, int], grid: Sequence[int], like: torch.Tensor) -> torch.Tensor:
@@ -259,10 +299,8 @@ def singular_objective(
             )
         frequency = _frequency(frequency, entry, side)
     stride = geometry.stride if side == "right" and not linear else (1, 1)
-    if kind == "vector" or linear:
-        basis = torch.stack([spectrum.vector(i)[0 if side == "right" else 1] for i in idx])
-    else:
-        basis = torch.stack([_pattern(spectrum, i, side, stride, layer) for i in idx])
+    whole = kind == "vector" or linear
+    basis = torch.stack([_basis(spectrum, i, side, whole, stride, layer) for i in idx])
     bias = scale = None
     if side == "left":
         b = getattr(record.module, "bias", None)
@@ -314,6 +352,40 @@ def _frequency(frequency: Any, entry: LayerProfile, side: str) -> tuple[int, int
             f"{entry.name!r}), got {frequency!r}"
         )
     return int(frequency[0]), int(frequency[1])
+
+
+_BASES: weakref.WeakKeyDictionary[Spectrum, dict[tuple[object, ...], torch.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+_BASES_LOCK = threading.Lock()
+
+
+def _basis(
+    spectrum: Spectrum,
+    i: int,
+    side: str,
+    whole: bool,
+    stride: tuple[int, int],
+    layer: str,
+) -> torch.Tensor:
+    """The singular vector (``whole``) or its channel pattern :func:`_pattern`, made once.
+
+    An ``fft`` spectrum computes a direction by an SVD of its frequency's block (20 ms for a
+    256-channel layer); a widget asks for the same directions again and again, so they are
+    kept for as long as the spectrum lives.
+    """
+    key = (i, side, whole, tuple(stride))
+    with _BASES_LOCK:
+        found = _BASES.get(spectrum, {}).get(key)
+    if found is not None:
+        return found
+    if whole:
+        made = spectrum.vector(i)[0 if side == "right" else 1]
+    else:
+        made = _pattern(spectrum, i, side, stride, layer)
+    with _BASES_LOCK:
+        _BASES.setdefault(spectrum, {})[key] = made
+    return made
 
 
 def _pattern(

@@ -11,7 +11,7 @@ What differs from Lucent's ``render_vis``, and why it is faster:
 
 * one image per index in a single batch and one vectorised objective for the whole batch;
 * the forward pass stops at the layer (a hook raises once the activation is captured), and the
-  model's weights do not take gradients during the render;
+  backward pass computes the image's gradient only, never the weights';
 * no hook on every module: one hook, removed after every render, even when it fails;
 * no upsampling: images are rendered at the size the layer was profiled on (28 px for the
   bundled MNIST model), and Lucent's ImageNet normalisation is not applied (the bundled model
@@ -124,6 +124,7 @@ def render_singular_vectors(
     cancel: threading.Event | None = None,
     amp: bool | None = None,
     channels_last: bool | None = None,
+    copy_model: bool = False,
 ) -> Rendering:
     """Feature visualizations of singular vectors ``indices`` of ``layer``, one image each.
 
@@ -167,12 +168,23 @@ def render_singular_vectors(
         :class:`RenderCancelled` whose ``partial`` holds the images so far.
     amp, channels_last:
         float16 autocast and channels-last memory for the forward pass (default: on CUDA only).
+    copy_model:
+        render on a private deep copy of the model, which the caller's model never sees (no
+        hook, no mode change, no memory-format change). Without it the render hooks one
+        module (its hook ignores forward passes made by other threads), turns off training
+        mode for the render's duration (only where it was on) and, with ``channels_last``,
+        converts the parameters and back; it never changes ``requires_grad`` (the backward
+        pass asks for the image's gradient only). A model that another thread *trains*
+        during the render therefore needs ``copy_model=True``; one used for eval-mode
+        inference does not.
 
     Returns
     -------
     Rendering
         uint8 images ``(N, H, W, C)`` and the objective before and after, per index.
     """
+    if not isinstance(copy_model, bool):
+        raise SVDWidgetsError(f"copy_model must be a bool, got {copy_model!r}")
     prof = resolve_profile(model_or_profile, input_shape)
     model = prof.model
     objective = singular_objective(prof, layer, indices, side=side, kind=kind, frequency=frequency)
@@ -200,7 +212,8 @@ def render_singular_vectors(
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
     channels_last = cuda if channels_last is None else channels_last
-    run_model = model if dev == _model_device(model) else copy.deepcopy(model).to(dev)
+    private = copy_model or dev != _model_device(model)
+    run_model = copy.deepcopy(model).to(dev) if private else model
     settings: dict[str, Any] = {
         "side": side,
         "kind": kind,
@@ -316,23 +329,24 @@ def _image_seed(seed: int, index: int) -> int:
 
 @contextlib.contextmanager
 def _render_mode(model: nn.Module, channels_last: bool) -> Iterator[None]:
-    """Eval mode, no weight gradients, optional channels-last; all restored on exit."""
+    """Eval mode (set only if some module trains), optional channels-last; restored on exit.
+
+    ``requires_grad`` is left alone: the optimisation asks autograd for the image's gradient
+    only (``backward(inputs=...)``), so no weight gradient is computed or stored.
+    """
     modes = {m: m.training for m in model.modules()}
-    grads = {p: p.requires_grad for p in model.parameters()}
     try:
-        model.eval()
-        for p in grads:
-            p.requires_grad_(False)
+        if any(modes.values()):
+            model.eval()
         if channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         yield
     finally:
         if channels_last:
             model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-        for p, g in grads.items():
-            p.requires_grad_(g)
         for m, mode in modes.items():
-            m.training = mode
+            if m.training != mode:
+                m.training = mode
 
 
 def _optimise(
@@ -360,7 +374,8 @@ def _optimise(
     spectrum, raw = fft_image((batch, channels, h, w), device)
     gens = [torch.Generator().manual_seed(_image_seed(seed, i)) for i in objective.indices]
     init = torch.stack([torch.randn(spectrum.shape[1:], generator=g) * 0.01 for g in gens])
-    draws = torch.stack([transforms.draw(jitter, steps, g) for g in gens]).to(device)
+    draws = torch.stack([transforms.draw(jitter, steps, g) for g in gens])
+    schedule = transforms.Schedule(draws, size, jitter.fill, device)
     with torch.no_grad():
         spectrum.copy_(init.to(device))
     colour = COLOR_CORRELATION.to(device) if decorrelate else None
@@ -381,11 +396,11 @@ def _optimise(
         return a.float()
 
     def scores(t: Any) -> np.ndarray:
-        with torch.no_grad():
+        with torch.inference_mode():
             return objective.scores(forward(image(), t)).double().cpu().numpy()
 
     def items(before: np.ndarray, after: np.ndarray) -> dict[int, CachedImage]:
-        with torch.no_grad():
+        with torch.inference_mode():
             pixels = (image().clamp(0, 1) * 255).round().to(torch.uint8)
         arr = pixels.permute(0, 2, 3, 1).cpu().numpy()
         return {
@@ -393,7 +408,7 @@ def _optimise(
             for j, b in enumerate(chunk)
         }
 
-    optimizer = torch.optim.Adam([spectrum], lr=lr)
+    optimizer = _adam(spectrum, lr)
     with _render_mode(model, channels_last), tap(model, objective.layer, _tap_side(objective)) as t:
         _probe(model, objective, image, forward, t, size)
         before = scores(t)
@@ -401,13 +416,21 @@ def _optimise(
             if cancel is not None and cancel.is_set():
                 on_cancel(items(before, scores(t)), step)
             optimizer.zero_grad(set_to_none=True)
-            x = transforms.apply(image(), draws[:, step], jitter.fill)
+            x = schedule(image(), step)
             acts = forward(x, t)
             loss = objective(lambda name, a=acts: _lookup(name, objective.key, a))
-            loss.backward()
+            loss.backward(inputs=[spectrum])
             optimizer.step()
             report(step + 1)
         return items(before, scores(t))
+
+
+def _adam(spectrum: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    """Adam (Lucent's optimiser), as one fused kernel where this torch has it for the device."""
+    try:
+        return torch.optim.Adam([spectrum], lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - older torch / devices
+        return torch.optim.Adam([spectrum], lr=lr)
 
 
 def _probe(

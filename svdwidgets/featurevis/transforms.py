@@ -8,6 +8,9 @@ own draw from its own seeded generator, and all of pad + translate + scale + rot
 ``affine_grid`` / ``grid_sample`` call, cropped back to the input size so the layer sees
 activations of the profiled shape. Because each image's draws depend only on its own seed, a
 batched render and one-image renders see the same transforms.
+
+All draws are made before the optimisation starts, so a render builds the sampling grids of
+many steps at once (:class:`Schedule`); each step then costs one ``grid_sample`` and one add.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Jitter", "apply", "draw"]
+__all__ = ["Jitter", "Schedule", "apply", "draw"]
 
 # Lucent's standard_transforms: scales 1 + (i - 5) / 50, i = 0..10, and rotations in degrees
 # from -10..10 plus five extra zeros.
@@ -62,6 +65,22 @@ def draw(jitter: Jitter, steps: int, generator: torch.Generator) -> torch.Tensor
     return torch.cat([shifts.float(), scales[:, None], (angles * math.pi / 180)[:, None]], dim=1)
 
 
+def _theta(params: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``affine_grid``'s ``(N, 2, 3)`` matrices for ``params`` ``(N, 4)`` (see :func:`apply`)."""
+    p = params.to(torch.float32)
+    dx, dy, s, a = p[:, 0], p[:, 1], p[:, 2], p[:, 3]
+    cos, sin = torch.cos(a) / s, torch.sin(a) / s
+    # affine_grid works in [-1, 1] coordinates (align_corners=False): a pixel is 2/size wide
+    tx, ty = -2 * dx / w, -2 * dy / h
+    return torch.stack(
+        [
+            torch.stack([cos, -sin * h / w, cos * tx - sin * ty * h / w], dim=1),
+            torch.stack([sin * w / h, cos, sin * tx * w / h + cos * ty], dim=1),
+        ],
+        dim=1,
+    )
+
+
 def apply(images: torch.Tensor, params: torch.Tensor, fill: float) -> torch.Tensor:
     """Transform ``images`` ``(B, C, H, W)`` by per-image ``params`` ``(B, 4)`` (see :func:`draw`).
 
@@ -70,20 +89,69 @@ def apply(images: torch.Tensor, params: torch.Tensor, fill: float) -> torch.Tens
     shifted by ``d``.
     """
     b, _, h, w = images.shape
-    p = params.to(device=images.device, dtype=torch.float32)
-    dx, dy, s, a = p[:, 0], p[:, 1], p[:, 2], p[:, 3]
-    cos, sin = torch.cos(a) / s, torch.sin(a) / s
-    # affine_grid works in [-1, 1] coordinates (align_corners=False): a pixel is 2/size wide
-    tx, ty = -2 * dx / w, -2 * dy / h
-    theta = torch.stack(
-        [
-            torch.stack([cos, -sin * h / w, cos * tx - sin * ty * h / w], dim=1),
-            torch.stack([sin * w / h, cos, sin * tx * w / h + cos * ty], dim=1),
-        ],
-        dim=1,
-    )
+    theta = _theta(params.to(images.device), h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, images.shape[1], h, w], align_corners=False)
     out = F.grid_sample(
         images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
     return out + fill
+
+
+class Schedule:
+    """The transforms of every step of a render, :func:`apply` by :func:`apply`, built ahead.
+
+    ``draws`` ``(B, steps, 4)`` are each image's :func:`draw`. ``schedule(images, step)``
+    equals ``apply(images, draws[:, step], fill)`` up to float rounding, at the cost of one
+    ``grid_sample`` and one add: the grids (``affine_grid``) and the background
+    ``fill * (1 - grid_sample(1))`` (the sampling is linear: ``gs(x - f) + f = gs(x) +
+    f (1 - gs(1))``) are made for blocks of steps at once, holding at most about
+    ``budget_bytes`` of grids.
+    """
+
+    def __init__(
+        self,
+        draws: torch.Tensor,
+        size: tuple[int, int],
+        fill: float,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        budget_bytes: int = 32 * 2**20,
+    ) -> None:
+        if draws.ndim != 3 or draws.shape[2] != 4:
+            raise ValueError(f"draws must be (B, steps, 4), got {tuple(draws.shape)}")
+        self.batch, self.steps = int(draws.shape[0]), int(draws.shape[1])
+        self.size, self.fill = size, float(fill)
+        self.device, self.dtype = device, dtype
+        h, w = size
+        # (steps, B, 2, 3): every step's matrices, made once
+        flat = draws.transpose(0, 1).reshape(-1, 4)
+        self._theta = _theta(flat, h, w).reshape(self.steps, self.batch, 2, 3).to(device)
+        per_step = self.batch * h * w * 2 * torch.finfo(dtype).bits // 8
+        self.block = max(1, min(self.steps, budget_bytes // max(per_step, 1)))
+        self._start = -1
+        self._grids = self._background = torch.empty(0)
+
+    def _build(self, start: int) -> None:
+        h, w = self.size
+        stop = min(self.steps, start + self.block)
+        n = (stop - start) * self.batch
+        theta = self._theta[start:stop].reshape(n, 2, 3).to(self.dtype)
+        grids = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+        ones = torch.ones(n, 1, h, w, device=self.device, dtype=self.dtype)
+        inside = F.grid_sample(
+            ones, grids, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+        self._grids = grids.reshape(stop - start, self.batch, h, w, 2)
+        self._background = (self.fill * (1 - inside)).reshape(stop - start, self.batch, 1, h, w)
+        self._start = start
+
+    def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        if not 0 <= step < self.steps:
+            raise IndexError(f"step {step} outside the schedule's {self.steps} steps")
+        if self._start < 0 or not self._start <= step < self._start + self.block:
+            self._build(step - step % self.block)
+        k = step - self._start
+        out = F.grid_sample(
+            images, self._grids[k], mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+        return out + self._background[k]

@@ -18,11 +18,13 @@ from torch import nn
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.featurevis import (
     ImageCache,
+    Jitter,
     RenderCancelled,
     SingularObjective,
     render_singular_vectors,
     singular_objective,
     top_activating,
+    transforms,
 )
 from svdwidgets.model.profile import Profile, profile
 from svdwidgets.zoo import load_default
@@ -48,9 +50,12 @@ def prof(bundle: Any) -> Profile:
 
 
 def _no_hooks(model: nn.Module) -> None:
+    """Every hook dictionary of every module is empty (forward, pre, backward, state dict)."""
     for name, m in model.named_modules():
-        assert not m._forward_hooks, name
-        assert not m._forward_pre_hooks, name
+        dicts = {k: v for k, v in vars(m).items() if "hooks" in k and isinstance(v, dict)}
+        assert "_forward_hooks" in dicts and "_forward_pre_hooks" in dicts
+        for key, hooks in dicts.items():
+            assert not hooks, f"{name or 'model'}.{key}: {hooks}"
 
 
 def _input_of(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Tensor:
@@ -103,6 +108,41 @@ def test_left_vector_score_is_sigma_times_right(prof: Profile, bundle: Any) -> N
     y = prof.model.stem.conv(x)
     sigma = prof["stem.conv"].values[[0, 3]]
     assert torch.allclose(left.scores(y), sigma * right.scores(x), rtol=1e-4, atol=1e-5)
+
+
+def test_cosine_objective_is_lucents_direction(prof: Profile, bundle: Any) -> None:
+    # kind="cosine": the mean over (polyphase) positions of cosine_similarity, as Lucent's
+    # direction objective; right side of the stride-2 down.conv, left side of block.conv1
+    x = _input_of(prof.model, "down.conv", bundle.images[:3]).double()
+    obj = singular_objective(prof, "down.conv", [0, 4, 9], kind="cosine")
+    blocks = x.reshape(3, 16, 14, 2, 14, 2).permute(0, 1, 3, 5, 2, 4).reshape(3, 64, 14, 14)
+    p = obj.basis.double()[:, :, None, None]
+    want = torch.nn.functional.cosine_similarity(blocks, p, dim=1).mean(dim=(1, 2))
+    assert torch.allclose(obj.scores(x).double(), want, atol=1e-6)
+    left = singular_objective(prof, "block.conv1", [1, 2, 3], side="left", kind="cosine")
+    y = prof.model.block.conv1(_input_of(prof.model, "block.conv1", bundle.images[:3]))
+    d = left.basis[:, :, None, None]
+    want = torch.nn.functional.cosine_similarity(y, d, dim=1).mean(dim=(1, 2))
+    assert torch.allclose(left.scores(y), want, atol=1e-5)
+
+
+def test_schedule_is_apply_step_by_step() -> None:
+    # the precomputed grids and background equal the per-step transform, across blocks
+    jitter = Jitter.for_size(20)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    draws = torch.stack([transforms.draw(jitter, 7, g) for g in gens])
+    images = torch.rand(3, 2, 20, 20)
+    schedule = transforms.Schedule(draws, (20, 20), 0.5, torch.device("cpu"), budget_bytes=1)
+    assert schedule.block == 1
+    wide = transforms.Schedule(draws, (20, 20), 0.5, torch.device("cpu"))
+    assert wide.block == 7
+    for step in (0, 3, 6, 2):
+        want = transforms.apply(images, draws[:, step], 0.5)
+        assert torch.allclose(schedule(images, step), want, atol=1e-6)
+        assert torch.allclose(wide(images, step), want, atol=1e-6)
+    assert not torch.allclose(wide(images, 0), wide(images, 1))  # a different draw per step
+    with pytest.raises(IndexError, match="step 7"):
+        wide(images, 7)
 
 
 # rendering ------------------------------------------------------------------------------------
@@ -275,6 +315,64 @@ def test_size_too_small_and_non_image_models() -> None:
     q = profile(mlp, (12,), cache=False, progress=False)
     with pytest.raises(SVDWidgetsError, match="optimises an image"):
         render_singular_vectors(q, "2", [0], steps=2)
+
+
+def test_background_render_leaves_a_concurrent_eval_model_alone(prof: Profile, bundle: Any) -> None:
+    # a render in another thread while this thread runs the same (eval-mode) model: this
+    # thread's outputs never change, its passes are not stopped by the render's hook, and the
+    # render never turns off requires_grad
+    model = prof.model.eval()
+    x = bundle.images[::50][:16]
+    with torch.no_grad():
+        want = model(x)
+    errors: list[BaseException] = []
+    seen: list[bool] = []
+
+    def check(step: int, total: int) -> None:
+        seen.append(all(p.requires_grad for p in model.parameters()))
+
+    def work() -> None:
+        try:
+            render_singular_vectors(prof, "block.conv1", [0, 1], steps=40, progress=check)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    passes = 0
+    while worker.is_alive() or passes == 0:
+        with torch.no_grad():
+            got = model(x)
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+        passes += 1
+    worker.join()
+    assert not errors and seen and all(seen)
+    _no_hooks(model)
+
+
+def test_copy_model_never_touches_the_callers_model(prof: Profile) -> None:
+    model = prof.model
+    model.train()
+    states: list[tuple[bool, bool]] = []
+
+    def check(step: int, total: int) -> None:
+        hooked = any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+        states.append((all(m.training for m in model.modules()), hooked))
+
+    try:
+        copied = render_singular_vectors(
+            prof, "block.conv1", [0, 1], steps=6, seed=2, progress=check, copy_model=True
+        )
+        assert states and all(s == (True, False) for s in states)
+        top_activating(prof, torch.rand(20, 1, 28, 28), "block.conv1", 0, n=2, copy_model=True)
+        assert all(m.training for m in model.modules())
+        model.eval()
+        shared = render_singular_vectors(prof, "block.conv1", [0, 1], steps=6, seed=2)
+        assert np.array_equal(copied.images, shared.images)  # the same render either way
+    finally:
+        model.eval()
+    with pytest.raises(SVDWidgetsError, match="copy_model"):
+        render_singular_vectors(prof, "block.conv1", [0], steps=2, copy_model="yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.cuda
