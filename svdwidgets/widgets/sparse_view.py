@@ -6,7 +6,8 @@ ICML 2021: an elastic-net linear classifier on the projections onto singular dir
 
 * the path: train and test accuracy and the number of non-zero weights against ``λ`` (log
   axis, ``λ_max`` on the right), with the chosen ``λ`` marked;
-* a ``λ`` slider (``continuous_update=False``) over the path's steps;
+* a ``λ`` slider (``continuous_update=False``) over the path's steps, smallest ``λ`` on the
+  left as on the plot;
 * the class hypergraph the surviving weights give at that ``λ``, drawn by
   :class:`~svdwidgets.widgets.HypergraphView` (class ``c`` -> direction ``(layer, i)`` where
   ``W[c, (layer, i)] != 0``, edge weight ``|W|``);
@@ -87,7 +88,7 @@ class SparsePathView(ipw.VBox):
         self._build()
         super().__init__(
             children=[
-                self._slider,
+                ipw.HBox([self._slider, self._readout]),
                 self._figure,
                 self._status,
                 self._graph_view,
@@ -113,12 +114,17 @@ class SparsePathView(ipw.VBox):
 
     def _build(self) -> None:
         path, table = self._path, self._table
+        # smallest λ on the left, as on the plot's axis. The slider's own readout is off: with
+        # continuous_update=False, ipywidgets 8 leaves it empty at the first option; the
+        # kernel writes λ next to it instead.
         self._slider = ipw.SelectionSlider(
-            options=[(f"{lam:.3g}", i) for i, lam in enumerate(path.lambdas)],
+            options=[(f"{path.lambdas[i]:.3g}", i) for i in reversed(range(len(path)))],
             description="λ",
             continuous_update=False,
-            layout=ipw.Layout(width="480px"),
+            readout=False,
+            layout=ipw.Layout(width="420px"),
         )
+        self._readout = ipw.Label()
         lam = np.asarray(path.lambdas, dtype=np.float64)
         xs = bq.LogScale()
         acc_scale = bq.LinearScale(min=0.0, max=1.0)
@@ -242,6 +248,7 @@ class SparsePathView(ipw.VBox):
 
     def _draw(self) -> None:
         step, row = self.step, self._table.iloc[self.step]
+        self._readout.value = f"{self.lam:.3g} (step {step} of {len(self._path)}; 0 is λ_max)"
         with self._at.hold_sync():
             self._at.x = [self.lam, self.lam]
         incidence = self.incidence

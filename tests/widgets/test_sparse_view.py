@@ -51,6 +51,9 @@ def test_the_slider_shows_each_fit() -> None:
     view = SparsePathView(path)
     assert view.step == len(path) - 1 and view._slider.value == view.step
     assert view._slider.continuous_update is False
+    # the slider runs like the plot's λ axis: smallest λ on the left
+    assert [v for _, v in view._slider.options] == list(reversed(range(len(path))))
+    assert view._readout.value.startswith(f"{path.lambdas[-1]:.3g} (step {len(path) - 1}")
     for step in (0, 3, len(path) - 1):
         view._slider.value = step  # what the browser's slider sends
         assert view.step == step and view.lam == path.lambdas[step]
