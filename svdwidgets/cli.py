@@ -7,7 +7,9 @@ Praggastis et al. 2022; methods and their papers in ``DESIGN.md``) and writes in
 ``layers.csv`` (and ``layers.parquet`` when pyarrow is importable)
     the per-layer table of :meth:`svdwidgets.Profile.to_dataframe`, shapes written ``16x1x3x3``.
 ``overview.png``, ``layers/<layer>.png``
-    σ_max per layer, and each layer's sorted spectrum (needs matplotlib).
+    σ_max (exact vs fft), stable rank and power-law α per layer; each layer's sorted σ and the
+    ESD of λ = σ² with its Marchenko–Pastur and power-law fits (:mod:`svdwidgets.plots`; needs
+    matplotlib).
 ``report.html``
     a standalone, offline, interactive figure: the table, the frequency maps of the ``fft``
     layers and, with labelled data, the class hypergraph (needs ipywidgets).
@@ -562,54 +564,18 @@ def _input_shape(prof: Profile) -> tuple[int, ...]:
 
 
 def _write_pngs(prof: Profile, folder: Path) -> list[str]:
-    """``overview.png`` and ``layers/<layer>.png``."""
-    import matplotlib
+    """``overview.png`` (:func:`svdwidgets.plots.plot_profile`: σ_max exact vs fft, stable
+    rank, α per layer) and ``layers/<layer>.png`` (:func:`svdwidgets.plots.plot_layer`: sorted
+    σ and the ESD with its fits)."""
+    from svdwidgets.plots import plot_layer, plot_profile, save_figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    files = []
-    fig = _overview_figure(prof)
-    fig.savefig(folder / "overview.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    files.append("overview.png")
+    save_figure(plot_profile(prof), folder / "overview.png")
+    files = ["overview.png"]
     (folder / "layers").mkdir()
     for name, stem in zip(prof.layers, file_stems(prof.layers), strict=True):
-        fig = _layer_figure(prof, name)
-        fig.savefig(folder / "layers" / f"{stem}.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(plot_layer(prof.entry(name)), folder / "layers" / f"{stem}.png")
         files.append(f"layers/{stem}.png")
     return files
-
-
-def _overview_figure(prof: Profile) -> Any:
-    import matplotlib.pyplot as plt
-
-    names = prof.layers
-    sigma = [float(prof[n].sigma_max) for n in names]
-    exact = [bool(prof[n].exact) for n in names]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(names) + 2), 3.2))
-    colors = ["#1f77b4" if e else "#ff7f0e" for e in exact]
-    ax.bar(range(len(names)), sigma, color=colors)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_ylabel("σ_max")
-    ax.set_title("largest singular value per layer (blue: exact, orange: approximation)")
-    return fig
-
-
-def _layer_figure(prof: Profile, name: str) -> Any:
-    import matplotlib.pyplot as plt
-
-    spec = prof[name]
-    values = spec.values.double().numpy()
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.semilogy(range(1, len(values) + 1), values, lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("rank")
-    ax.set_ylabel("σ")
-    status = "exact" if spec.exact else "approximation"
-    ax.set_title(f"{name}: {spec.method} ({status}), {len(values)} values", fontsize=9)
-    return fig
 
 
 def file_stems(names: Sequence[str], limit: int = 120) -> list[str]:
@@ -662,7 +628,12 @@ def _html_figure(prof: Profile, source: ModelSource, df: pd.DataFrame) -> tuple[
         spec = prof[name]
         status = "" if spec.exact else ", circular approximation"
         parts.append(FrequencyMap.from_spectrum(spec, layer_name=f"{name} (fft{status})"))  # type: ignore[arg-type]
-    shown = [f"frequency maps of {len(chosen)} of {len(fft)} fft conv layers"]
+    method = prof.options["method"]
+    shown = [
+        f"frequency maps of {len(chosen)} of {len(fft)} fft conv layers"
+        if fft
+        else f"no frequency maps (no conv layer has an fft spectrum with method {method!r})"
+    ]
     if source.images is not None and source.labels is not None:
         hg = sw.class_hypergraph(prof, source.images, source.labels, class_names=source.class_names)
         parts.append(HypergraphView.from_hypergraph(hg))
@@ -748,6 +719,30 @@ def _run_lab(args: argparse.Namespace, extra: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- command line
 
 
+_REPORT_HELP = """\
+Profile every Conv2d, ConvTranspose2d and Linear layer of MODEL with svdwidgets.profile (the
+SVD of each layer as the operator PyTorch runs it; Praggastis et al. 2022) and write into --out:
+layers.csv (and layers.parquet when pyarrow is installed), overview.png and layers/*.png,
+report.html (standalone, offline, interactive) and report.json (what was run)."""
+
+_REPORT_EPILOG = """\
+MODEL:
+  default                the bundled SmallResNet on MNIST digits (with its held-out digits)
+  NAME, torchvision:NAME a torchvision classifier; pretrained weights if cached here
+  timm:NAME              a timm model; pretrained weights if cached here
+  FILE --arch ARCH       a state_dict or TorchScript file, loaded into ARCH: default, a
+                         torchvision name, timm:NAME or package.module:callable
+  package.module:callable  your function or class that returns the nn.Module
+
+A whole pickled module (torch.save(model)) is refused: torch.load(weights_only=True) would
+have to run code named in the file. Save model.state_dict() and pass --arch instead.
+Bad input: one line on stderr, exit status 2, and --out is left as it was.
+
+examples:
+  svdwidgets report default --out report-default
+  svdwidgets report my_cnn.pt --arch my_cnn:SmallCNN --input-shape 1,28,28 --out report-mine"""
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors on one line of stderr, exit status 2."""
 
@@ -767,18 +762,20 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="profile a model's layers and write a table, PNGs and an HTML figure",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=_REPORT_HELP,
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument(
         "model",
         metavar="MODEL",
         help="default | NAME | torchvision:NAME | timm:NAME | a checkpoint file | module:callable",
     )
-    report.add_argument("--out", required=True, type=Path, help="the report folder")
+    report.add_argument("--out", metavar="DIR", required=True, type=Path, help="the report folder")
     report.add_argument("--input-shape", metavar="C,H,W", help="one input's shape")
     report.add_argument("--method", default="auto", choices=sw.METHODS)
     report.add_argument(
-        "--arch", metavar="NAME", help="the architecture a checkpoint's tensors are loaded into"
+        "--arch", metavar="ARCH", help="the architecture a checkpoint's tensors are loaded into"
     )
     report.add_argument(
         "--data",
