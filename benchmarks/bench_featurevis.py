@@ -4,10 +4,13 @@ Both sides optimise the same objective with the same parameterisation, optimiser
 number of steps, side by side in one process:
 
 * objective: for each batch image ``b``, Lucent's ``direction`` objective (mean over positions
-  of the cosine similarity between the layer's output channels and a direction) with the
-  direction = the channel direction of the left singular vector ``indices[b]``. Stock: the sum
-  of one ``objectives.direction(layer, P_b, batch=b)`` per batch image; ours: one vectorised
-  ``singular_objective(..., side="left", kind="cosine")`` (the same function);
+  of the cosine similarity between a layer's activation channels and a direction) with the
+  direction = the channel direction of singular vector ``indices[b]``. Two cases: ``left``,
+  the left singular vector at the layer's output (Lucent's hook on the layer itself), and
+  ``right``, the right singular vector at the layer's input (the project's default side;
+  Lucent's hook on the module whose output is that input, checked to hold the same tensor).
+  Stock: the sum of one ``objectives.direction(name, P_b, batch=b)`` per batch image; ours:
+  one vectorised ``singular_objective(..., side=side, kind="cosine")`` (the same function);
 * image: Lucent's ``param.image(size, batch=B, channels=C)`` (fft parameterisation, sigmoid;
   colour decorrelation for three channels) and Adam with lr 0.05 on both sides;
 * transforms: Lucent's standard family scaled to the image size (pad with 0.5, jitter, random
@@ -118,8 +121,31 @@ def stock_transforms(size: int) -> list[Any]:
 
 def final_scores(model: torch.nn.Module, obj: Any, images: torch.Tensor) -> np.ndarray:
     model.eval()
-    with torch.no_grad(), tap(model, obj.layer, "output") as t:
+    where = "input" if obj.side == "right" else "output"
+    with torch.no_grad(), tap(model, obj.layer, where) as t:
         return obj.scores(run_to(model, images, t)).double().cpu().numpy()
+
+
+def check_lucent_layer(model: torch.nn.Module, obj: Any, lucent_layer: str, size: int) -> None:
+    """Lucent's ``lucent_layer`` (its hook keeps a module's last output) holds our tensor."""
+    name = lucent_layer.replace("_", ".")
+    x = torch.rand(2, model_channels(model), size, size, device=next(model.parameters()).device)
+    seen: dict[str, torch.Tensor] = {}
+    module = model.get_submodule(name)
+    h = module.register_forward_hook(lambda m, a, out: seen.__setitem__("lucent", out.clone()))
+    where = "input" if obj.side == "right" else "output"
+    try:
+        model.eval()
+        with torch.no_grad(), tap(model, obj.layer, where, stop=False) as t:
+            model(x)
+    finally:
+        h.remove()
+    assert t.value is not None and torch.equal(seen["lucent"], t.value), (lucent_layer, obj.key)
+
+
+def model_channels(model: torch.nn.Module) -> int:
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    return int(first.in_channels)
 
 
 @dataclass
@@ -174,13 +200,11 @@ def run_stock(
     return Run(wall, cpu, load, final_scores(model, obj, final))
 
 
-def run_ours(prof: Any, layer: str, indices: list[int], steps: int) -> Run:
+def run_ours(prof: Any, layer: str, side: str, indices: list[int], steps: int) -> Run:
     # the objective is built inside the timed call (its singular directions come from the
     # cache of the warm-up's; stock Lucent gets them ready-made)
     wall, cpu, load, r = _timed(
-        lambda: render_singular_vectors(
-            prof, layer, indices, side="left", kind="cosine", steps=steps
-        )
+        lambda: render_singular_vectors(prof, layer, indices, side=side, kind="cosine", steps=steps)
     )
     return Run(wall, cpu, load, r.after)
 
@@ -190,6 +214,8 @@ def compare(
     model: torch.nn.Module,
     prof: Any,
     layer: str,
+    side: str,
+    lucent_layer: str,
     indices: list[int],
     size: int,
     channels: int,
@@ -197,23 +223,24 @@ def compare(
     repeats: int,
 ) -> dict[str, Any]:
     """Both sides ``repeats`` times, interleaved (alternating which goes first), after a warm-up."""
-    obj = singular_objective(prof, layer, indices, side="left", kind="cosine")
-    lucent_layer = layer.replace(".", "_")
+    obj = singular_objective(prof, layer, indices, side=side, kind="cosine")
+    check_lucent_layer(model, obj, lucent_layer, size)
     run_stock(model, obj, lucent_layer, size, channels, 2)  # warm-up: oneDNN primitives, imports
-    run_ours(prof, layer, indices, 2)
+    run_ours(prof, layer, side, indices, 2)
     stock: list[Run] = []
     ours: list[Run] = []
     for rep in range(repeats):  # interleaved, so that load changes hit both
         pair = [
             lambda: stock.append(run_stock(model, obj, lucent_layer, size, channels, steps)),
-            lambda: ours.append(run_ours(prof, layer, indices, steps)),
+            lambda: ours.append(run_ours(prof, layer, side, indices, steps)),
         ]
         for go in pair if rep % 2 == 0 else pair[::-1]:
             go()
     threads = torch.get_num_threads()
+    where = "output" if side == "left" else "input"
     print(
-        f"\n{title}: {len(indices)} directions of {layer}, {size} px, {steps} steps, "
-        f"{threads} thread(s) for both"
+        f"\n{title}: {len(indices)} {side} singular directions of {layer} at its {where} "
+        f"(Lucent layer {lucent_layer!r}), {size} px, {steps} steps, {threads} thread(s) for both"
     )
     print(
         f"{'':26s}{'wall s (median)':>16s}{'CPU s (median)':>16s}{'final objective':>17s}"
@@ -234,11 +261,12 @@ def compare(
     o_val = float(np.mean(ours[-1].scores))
     print(
         f"speed-up {s_wall / o_wall:.1f}x wall, {s_cpu / o_cpu:.1f}x CPU time (target >= 3x); "
-        f"per pair {min(pairs):.1f}-{max(pairs):.1f}x; final objective ours/stock "
+        f"per pair {min(pairs):.1f}-{max(pairs):.1f}x wall; final objective ours/stock "
         f"{o_val / s_val:.3f} (target >= 0.9)"
     )
     return {
         "case": title,
+        "side": side,
         "threads": threads,
         "speedup_wall": s_wall / o_wall,
         "speedup_cpu": s_cpu / o_cpu,
@@ -261,6 +289,9 @@ def main() -> None:
         help="also ResNet-18 layer3 on CPU at PX px (8 directions, --resnet-steps steps)",
     )
     parser.add_argument("--resnet-steps", type=int, default=64)
+    parser.add_argument(
+        "--sides", default="right,left", help="singular vector sides to compare (right, left)"
+    )
     parser.add_argument("--gpu", action="store_true", help="also the CUDA variant")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
@@ -274,40 +305,52 @@ def main() -> None:
 
     model = load_default().model
     prof = sw.profile(model, (1, 28, 28), cache=False, progress=False, layers=["block.conv1"])
+    sides = args.sides.split(",")
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        compare(
-            "CPU, bundled MNIST SmallResNet",
-            model,
-            prof,
-            "block.conv1",
-            list(range(8)),
-            28,
-            1,
-            args.steps,
-            args.repeats,
-        )
+        for side in sides:
+            compare(
+                "CPU, bundled MNIST SmallResNet",
+                model,
+                prof,
+                "block.conv1",
+                side,
+                "down" if side == "right" else "block_conv1",
+                list(range(8)),
+                28,
+                1,
+                args.steps,
+                args.repeats,
+            )
         if args.resnet:
             from models import resnet18
 
             torch.manual_seed(0)
             net = resnet18().eval()
-            layer = "layer3.1.conv2"
+            # layer3.1.conv1 reads layer3.0's output (its conv2 reads the output of a ReLU
+            # module called twice, which Lucent's hook cannot tell apart)
+            cases = {
+                "left": ("layer3.1.conv2", "layer3_1_conv2"),
+                "right": ("layer3.1.conv1", "layer3_0"),
+            }
             rprof = sw.profile(
                 net, (3, args.resnet, args.resnet), cache=False, progress=False,
-                layers=[layer], method="fft",
+                layers=[cases[s][0] for s in sides], method="fft",
             )  # fmt: skip
-            compare(
-                "CPU, ResNet-18 random weights",
-                net,
-                rprof,
-                layer,
-                list(range(8)),
-                args.resnet,
-                3,
-                args.resnet_steps,
-                args.repeats,
-            )
+            for side in sides:
+                compare(
+                    "CPU, ResNet-18 random weights",
+                    net,
+                    rprof,
+                    cases[side][0],
+                    side,
+                    cases[side][1],
+                    list(range(8)),
+                    args.resnet,
+                    3,
+                    args.resnet_steps,
+                    args.repeats,
+                )
     if args.gpu:
         if not torch.cuda.is_available():
             print("\nGPU variant skipped: CUDA is not available")
@@ -325,6 +368,8 @@ def main() -> None:
             net,
             gprof,
             layer,
+            "left",
+            layer.replace(".", "_"),
             list(range(64)),
             128,
             3,

@@ -13,6 +13,11 @@ What differs from Lucent's ``render_vis``, and why it is faster:
 * the forward pass stops at the layer (a hook raises once the activation is captured), and the
   backward pass computes the image's gradient only, never the weights';
 * no hook on every module: one hook, removed after every render, even when it fails;
+* by default the render runs through a private copy of the model with its batch norms folded
+  into the convolutions before them (:mod:`svdwidgets.featurevis.fusion`);
+* every step's random transform is drawn before the optimisation and applied by one
+  precomputed ``grid_sample`` (:class:`svdwidgets.featurevis.transforms.Schedule`), Adam is
+  one fused kernel, and the objective avoids strided reductions;
 * no upsampling: images are rendered at the size the layer was profiled on (28 px for the
   bundled MNIST model), and Lucent's ImageNet normalisation is not applied (the bundled model
   normalises inside; pass ``preprocess=`` for one that does not);
@@ -26,7 +31,6 @@ cache (:mod:`svdwidgets.featurevis.cache`) can serve any subset of indices.
 from __future__ import annotations
 
 import contextlib
-import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.featurevis import transforms
 from svdwidgets.featurevis._lucent import COLOR_CORRELATION, fft_image
 from svdwidgets.featurevis.cache import CachedImage, ImageCache, model_hash, render_key
+from svdwidgets.featurevis.fusion import render_copy
 from svdwidgets.featurevis.hooks import run_to, tap
 from svdwidgets.featurevis.objectives import SingularObjective, singular_objective
 
@@ -124,7 +129,7 @@ def render_singular_vectors(
     cancel: threading.Event | None = None,
     amp: bool | None = None,
     channels_last: bool | None = None,
-    copy_model: bool = False,
+    copy_model: bool = True,
 ) -> Rendering:
     """Feature visualizations of singular vectors ``indices`` of ``layer``, one image each.
 
@@ -169,14 +174,17 @@ def render_singular_vectors(
     amp, channels_last:
         float16 autocast and channels-last memory for the forward pass (default: on CUDA only).
     copy_model:
-        render on a private deep copy of the model, which the caller's model never sees (no
-        hook, no mode change, no memory-format change). Without it the render hooks one
-        module (its hook ignores forward passes made by other threads), turns off training
-        mode for the render's duration (only where it was on) and, with ``channels_last``,
-        converts the parameters and back; it never changes ``requires_grad`` (the backward
-        pass asks for the image's gradient only). A model that another thread *trains*
-        during the render therefore needs ``copy_model=True``; one used for eval-mode
-        inference does not.
+        render through a private eval-mode deep copy of the model (made only when something
+        is left to render after the cache), with every Conv2d -> BatchNorm2d pair before the
+        layer folded into one convolution, checked against the unfolded copy
+        (:mod:`svdwidgets.featurevis.fusion`): the caller's model is never hooked, switched
+        or changed, so another thread may use it, even train it, meanwhile. ``False``
+        renders through the model itself (no copy's memory, no folding): the render then
+        hooks one module (the hook ignores forward passes of other threads), turns training
+        mode off for its duration where it was on and, with ``channels_last``, converts the
+        parameters and back; it never changes ``requires_grad`` (the backward pass asks for
+        the image's gradient only). That is safe beside eval-mode inference in another
+        thread, not beside training.
 
     Returns
     -------
@@ -213,7 +221,6 @@ def render_singular_vectors(
     amp = cuda if amp is None else amp
     channels_last = cuda if channels_last is None else channels_last
     private = copy_model or dev != _model_device(model)
-    run_model = copy.deepcopy(model).to(dev) if private else model
     settings: dict[str, Any] = {
         "side": side,
         "kind": kind,
@@ -238,6 +245,15 @@ def render_singular_vectors(
     total = steps * len(chunks)
     done = 0
     results: dict[int, CachedImage] = {b: item for b, item in enumerate(found) if item is not None}
+    run_model = model
+    if todo and private:
+
+        def example() -> torch.Tensor:
+            g = torch.Generator().manual_seed(seed)
+            x = torch.rand(2, channels, *hw, generator=g).to(dev)
+            return x if preprocess is None else preprocess(x)
+
+        run_model = render_copy(model, dev, layer, objective.side, example).model
 
     def assemble(extra: dict[int, CachedImage], steps_done: int) -> Rendering:
         items = {**results, **extra}
@@ -382,8 +398,8 @@ def _optimise(
 
     def image() -> torch.Tensor:
         x = raw()
-        if colour is not None:
-            x = torch.einsum("bchw,cd->bdhw", x, colour)
+        if colour is not None:  # x[b, d] = sum_c x[b, c] colour[c, d]; a matmul, not einsum's bmm
+            x = torch.matmul(colour.T, x.flatten(2)).view_as(x)
         return torch.sigmoid(x)
 
     def forward(x: torch.Tensor, t: Any) -> torch.Tensor:
@@ -391,7 +407,9 @@ def _optimise(
             x = preprocess(x)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        if not amp:
+            return run_to(model, x, t)
+        with torch.autocast(device.type, dtype=torch.float16):
             a = run_to(model, x, t)
         return a.float()
 

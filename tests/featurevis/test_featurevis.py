@@ -26,6 +26,7 @@ from svdwidgets.featurevis import (
     top_activating,
     transforms,
 )
+from svdwidgets.featurevis.fusion import fold_pairs, render_copy
 from svdwidgets.model.profile import Profile, profile
 from svdwidgets.zoo import load_default
 
@@ -184,10 +185,13 @@ def test_colour_images() -> None:
     assert r.images.shape == (2, 16, 16, 3) and r.settings["decorrelate"]
 
 
-def test_no_hooks_and_state_restored_after_success_and_failure(prof: Profile) -> None:
+@pytest.mark.parametrize("copy_model", [False, True])
+def test_no_hooks_and_state_restored_after_success_and_failure(
+    prof: Profile, copy_model: bool
+) -> None:
     model = prof.model
     model.block.train()
-    render_singular_vectors(prof, "block.conv2", [0], steps=2)
+    render_singular_vectors(prof, "block.conv2", [0], steps=2, copy_model=copy_model)
     _no_hooks(model)
     assert model.block.training and not model.stem.training
     assert all(p.requires_grad for p in model.parameters())
@@ -197,7 +201,9 @@ def test_no_hooks_and_state_restored_after_success_and_failure(prof: Profile) ->
             raise RuntimeError("failure midway")
 
     with pytest.raises(RuntimeError, match="failure midway"):
-        render_singular_vectors(prof, "block.conv2", [0, 1], steps=6, progress=boom)
+        render_singular_vectors(
+            prof, "block.conv2", [0, 1], steps=6, progress=boom, copy_model=copy_model
+        )
     _no_hooks(model)
     assert model.block.training and all(p.requires_grad for p in model.parameters())
     model.eval()
@@ -333,7 +339,9 @@ def test_background_render_leaves_a_concurrent_eval_model_alone(prof: Profile, b
 
     def work() -> None:
         try:
-            render_singular_vectors(prof, "block.conv1", [0, 1], steps=40, progress=check)
+            render_singular_vectors(
+                prof, "block.conv1", [0, 1], steps=40, progress=check, copy_model=False
+            )
         except BaseException as err:  # pragma: no cover - reported below
             errors.append(err)
 
@@ -367,12 +375,66 @@ def test_copy_model_never_touches_the_callers_model(prof: Profile) -> None:
         top_activating(prof, torch.rand(20, 1, 28, 28), "block.conv1", 0, n=2, copy_model=True)
         assert all(m.training for m in model.modules())
         model.eval()
-        shared = render_singular_vectors(prof, "block.conv1", [0, 1], steps=6, seed=2)
-        assert np.array_equal(copied.images, shared.images)  # the same render either way
+        shared = render_singular_vectors(
+            prof, "block.conv1", [0, 1], steps=6, seed=2, copy_model=False
+        )
+        # the same render either way (the copy's folded batch norms change only rounding)
+        assert np.abs(copied.images.astype(int) - shared.images.astype(int)).max() <= 2
+        assert np.allclose(copied.after, shared.after, rtol=1e-3, atol=1e-5)
     finally:
         model.eval()
     with pytest.raises(SVDWidgetsError, match="copy_model"):
         render_singular_vectors(prof, "block.conv1", [0], steps=2, copy_model="yes")  # type: ignore[arg-type]
+
+
+# the render's private copy: batch norms folded -------------------------------------------------
+
+
+def test_batch_norms_fold_into_the_convolutions_before_them(prof: Profile, bundle: Any) -> None:
+    model = prof.model.eval()
+    x = bundle.images[:4]
+    right = render_copy(model, torch.device("cpu"), "block.conv1", "right", lambda: x)
+    assert right.folded == (("stem.conv", "stem.bn"), ("down.conv", "down.bn"))
+    assert right.model is not model and isinstance(right.model.stem.bn, nn.Identity)
+    assert isinstance(model.stem.bn, nn.BatchNorm2d)  # the caller's model is untouched
+    want = _input_of(model, "block.conv1", x)
+    assert torch.allclose(_input_of(right.model, "block.conv1", x), want, atol=1e-5)
+    # the left side reads block.conv1's own output: its batch norm stays
+    left = render_copy(model, torch.device("cpu"), "block.conv1", "left", lambda: x)
+    assert ("block.conv1", "block.bn1") not in left.folded and len(left.folded) == 2
+    deep = render_copy(model, torch.device("cpu"), "fc", "right", lambda: x)
+    assert ("block.conv1", "block.bn1") in deep.folded and len(deep.folded) == 4
+    with torch.no_grad():
+        assert torch.allclose(deep.model(x), model(x), atol=1e-4)
+    _no_hooks(model)
+    _no_hooks(deep.model)
+
+
+class _SharedConvOutput(nn.Module):
+    """``bn(conv(x)) + conv(x)``: the conv's raw output is read twice, so folding is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.head(self.bn(y) + y)
+
+
+def test_folding_that_would_change_an_activation_is_refused() -> None:
+    torch.manual_seed(0)
+    model = _SharedConvOutput()
+    with torch.no_grad():  # statistics far from the identity, so a wrong fold shows
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.2, 3)
+    model.eval()
+    x = torch.rand(2, 1, 12, 12)
+    assert fold_pairs(model, x, "head", "right") == [("conv", "bn")]  # looks foldable
+    made = render_copy(model, torch.device("cpu"), "head", "right", lambda: x)
+    assert made.folded == () and isinstance(made.model.bn, nn.BatchNorm2d)  # the check refused
 
 
 @pytest.mark.cuda
