@@ -47,7 +47,7 @@ def batched_svdvals(blocks: torch.Tensor) -> torch.Tensor:
     return _cpu_svdvals(blocks)
 
 
-_THREADS_LOCK = threading.Lock()
+_THREADS_LOCK = threading.RLock()  # re-entrant: a solver may call another
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 The same content as :class:`svdwidgets.widgets.SpectrumView`, for print:
 
 * **(a) sorted singular values** — ``σ_i`` against the rank ``i + 1``, log ``y`` (log ``x`` on
-  request), decimated as the view sends it (:func:`svdwidgets.widgets.esd.curve_indices`: every
+  request), decimated as the view sends it (:func:`svdwidgets.core.esd.curve_indices`: every
   top value, then log-spaced ranks), with other methods of :func:`svdwidgets.conv_svd` overlaid
   dashed: ``fft`` (Sedghi, Gupta & Long, ICLR 2019; exact only for circular padding), ``exact``
   (the top ``k`` values of the operator as ``conv2d`` runs it) and ``unfolded`` (the
@@ -12,7 +12,7 @@ The same content as :class:`svdwidgets.widgets.SpectrumView`, for print:
 * **(b) ESD** — the histogram of the eigenvalues ``λ = σ²`` of ``AᵀA`` as a density per unit
   ``λ`` (WeightWatcher's unnormalised ESD, Martin & Mahoney 2021), with the fitted
   Marchenko–Pastur bulk and the power-law tail ``∝ λ^(-α)`` overlaid. Histogram, fits and
-  densities are :mod:`svdwidgets.widgets.esd`'s, exactly as the view computes them.
+  densities are :mod:`svdwidgets.core.esd`'s, exactly as the view computes them.
 
 Selected indices are drawn as red points on both panels.
 """
@@ -92,7 +92,7 @@ def layer_data(
     note: str = "",
 ) -> LayerData:
     """The histogram and fits of ``values``, as the SpectrumView computes them."""
-    from svdwidgets.widgets import esd
+    from svdwidgets.core import esd
 
     hist = esd.esd_histogram(values**2, bins=bins, log_bins=log_bins)
     fits = esd.layer_fits(values, geometry, complete=complete)
@@ -132,10 +132,10 @@ def plot_layer(
         the most points of a sorted curve (every top value, then log-spaced ranks), as the
         SpectrumView decimates: the figure stays small for a layer of any size.
 
-    The histogram, the fits and their densities are those of :mod:`svdwidgets.widgets.esd`:
+    The histogram, the fits and their densities are those of :mod:`svdwidgets.core.esd`:
     WeightWatcher's definitions (Martin & Mahoney 2021), the MP fit on one frequency block.
     """
-    from svdwidgets.widgets import esd
+    from svdwidgets.core import esd
 
     spectrum, entry = _spectrum_of(entry_or_spectrum)
     label = name if name is not None else (entry.name if entry is not None else "spectrum")
@@ -277,7 +277,7 @@ def draw_layer(
     max_points: int = 4000,
 ) -> Figure:
     """The two-panel figure of :func:`plot_layer` from already computed numbers."""
-    from svdwidgets.widgets import esd
+    from svdwidgets.core import esd
 
     values = data.values
     sel = _selection(selected, values.size, data.name)
@@ -317,7 +317,7 @@ def _draw_sorted(
     head: int,
     tail: int,
 ) -> None:
-    from svdwidgets.widgets import esd
+    from svdwidgets.core import esd
 
     values = data.values
     st.style_axes(ax)
@@ -384,7 +384,7 @@ def _draw_sorted(
 
 
 def _draw_esd(ax: Axes, data: LayerData, sel: np.ndarray) -> None:
-    from svdwidgets.widgets import esd
+    from svdwidgets.core import esd
 
     hist, fits = data.histogram, data.fits
     n = hist.total

@@ -127,18 +127,16 @@ def _spectrum_view(view: Any, **kwargs: Any) -> Figure:
     from svdwidgets.plots.layer import Curve, LayerData, as_values, draw_layer, overlay_label
 
     layer = view.layer
-    # which method ran: the view keeps it per layer (no public property yet)
-    shown = getattr(view, "_layers", {}).get(layer)
-    entry = getattr(shown, "entry", None)
+    entry = view.entry
     data = LayerData(
         name=layer,
         values=view.values,
-        method=getattr(shown, "method", "given"),
-        exact=getattr(shown, "exact", None),
-        geometry=getattr(shown, "geometry", None),
+        method=view.method,
+        exact=view.exact,
+        geometry=view.geometry,
         histogram=view.histogram,
         fits=view.fits,
-        note=getattr(shown, "note", ""),
+        note=view.note,
     )
     overlays = []
     for method in view.methods:

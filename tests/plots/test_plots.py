@@ -21,8 +21,8 @@ from matplotlib.patches import Rectangle, StepPatch
 
 import svdwidgets as sw
 from svdwidgets import plots
+from svdwidgets.core import esd
 from svdwidgets.errors import SVDWidgetsError
-from svdwidgets.widgets import esd
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "plots"
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -11,15 +11,15 @@ import torch
 
 import svdwidgets as sw
 from svdwidgets.core import rmt
-from svdwidgets.errors import SVDWidgetsError
-from svdwidgets.widgets import SpectrumView
-from svdwidgets.widgets.esd import (
+from svdwidgets.core.esd import (
     curve_indices,
     esd_histogram,
     mp_bin_counts,
     mp_density,
     power_law_density,
 )
+from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.widgets import SpectrumView
 from svdwidgets.widgets.spectrum_view import brush_to_indices
 
 
