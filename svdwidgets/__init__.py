@@ -15,6 +15,7 @@ from svdwidgets.model.projection import Projections
 __all__ = [
     "METHODS",
     "ClassHypergraph",
+    "Explorer",
     "FFTSpectrum",
     "FrequencyDirection",
     "LayerProfile",
@@ -30,6 +31,16 @@ __all__ = [
     "profile",
     "spectral_norm_bound",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The dashboard needs the widgets extra (ipywidgets, bqplot): imported on first use, so that
+    # the core imports without it.
+    if name == "Explorer":
+        from svdwidgets.explorer import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'svdwidgets' has no attribute {name!r}")
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

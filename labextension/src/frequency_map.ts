@@ -8,11 +8,13 @@
 import {
   DOMWidgetModel,
   DOMWidgetView,
-  ISerializers
+  ISerializers,
+  WidgetModel
 } from '@jupyter-widgets/base';
 
 import { viridis, viridisStops } from './colormap';
 import { IColorScale, colorScale, formatSigned, formatValue } from './scale';
+import { select, selectedIn, selectionOf, selectionSerializers } from './selection';
 import { NDArray, arraySerializer } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -32,6 +34,12 @@ export interface IFrequencyMapState {
   selected_frequency: [number, number] | null;
   /** int32 indices into `spectrum.values` of the selection (computed by the kernel). */
   selected_indices: NDArray | null;
+  /** A selection shared with linked views, or null. */
+  selection: WidgetModel | null;
+  /** int32 (N_h, N_w, 2): each frequency's rank-th value index and its twin (-1: none). */
+  rank_indices: NDArray | null;
+  /** int32 (K, 2): the half-plane frequency of values[i], i < K. */
+  index_frequencies: NDArray | null;
 }
 
 export class FrequencyMapModel extends DOMWidgetModel {
@@ -42,7 +50,10 @@ export class FrequencyMapModel extends DOMWidgetModel {
       rank: 0,
       log_scale: false,
       selected_frequency: null,
-      selected_indices: null
+      selected_indices: null,
+      selection: null,
+      rank_indices: null,
+      index_frequencies: null
     };
     return {
       ...super.defaults(),
@@ -59,7 +70,10 @@ export class FrequencyMapModel extends DOMWidgetModel {
   static serializers: ISerializers = {
     ...DOMWidgetModel.serializers,
     frequency_values: arraySerializer,
-    selected_indices: arraySerializer
+    selected_indices: arraySerializer,
+    rank_indices: arraySerializer,
+    index_frequencies: arraySerializer,
+    ...selectionSerializers
   };
 
   static model_name = 'FrequencyMapModel';
@@ -110,6 +124,7 @@ export class FrequencyMapView extends DOMWidgetView {
   private _resizeObserver: ResizeObserver | null = null;
   private _lastWidth = -1;
   private _frame = 0;
+  private _shared: WidgetModel | null = null;
 
   render(): void {
     this.el.classList.add('svdw-frequency-map');
@@ -142,7 +157,13 @@ export class FrequencyMapView extends DOMWidgetView {
       this.draw();
     });
     this.listenTo(this.model, 'change:frequency_values change:rank', this.draw);
-    this.listenTo(this.model, 'change:selected_frequency', this._updateSelection);
+    this.listenTo(
+      this.model,
+      'change:selected_frequency change:index_frequencies',
+      this._updateSelection
+    );
+    this.listenTo(this.model, 'change:selection', this._bindShared);
+    this._bindShared();
 
     if (typeof ResizeObserver !== 'undefined') {
       this._resizeObserver = new ResizeObserver(() => this._scheduleResize());
@@ -370,7 +391,33 @@ export class FrequencyMapView extends DOMWidgetView {
     }
   }
 
+  /** Follow the shared selection (if any): its changes redraw the outline. */
+  private _bindShared(): void {
+    if (this._shared) {
+      this.stopListening(this._shared);
+    }
+    this._shared = selectionOf(this.model);
+    if (this._shared) {
+      this.listenTo(this._shared, 'change:layer change:indices', this._updateSelection);
+    }
+    if (this._selection) {
+      this._updateSelection();
+    }
+  }
+
+  /**
+   * The frequency to outline: with a shared selection, that of its first index on this layer
+   * (looked up in `index_frequencies`); without one, `selected_frequency`.
+   */
   private _selected(grid: [number, number, number]): [number, number] | null {
+    if (this._shared) {
+      const table: NDArray | null = this.model.get('index_frequencies');
+      const picked = selectedIn(this._shared, this.model.get('layer_name'));
+      if (!table || picked.length === 0 || picked[0] >= table.shape[0]) {
+        return null;
+      }
+      return [table.data[2 * picked[0]], table.data[2 * picked[0] + 1]];
+    }
     const sel = this.model.get('selected_frequency');
     if (!Array.isArray(sel) || sel.length !== 2) {
       return null;
@@ -440,6 +487,19 @@ export class FrequencyMapView extends DOMWidgetView {
     const same = Array.isArray(cur) && cur[0] === f[0] && cur[1] === f[1];
     this.model.set('selected_frequency', same ? null : f);
     this.model.save_changes();
+    if (this._shared) {
+      const table: NDArray | null = this.model.get('rank_indices');
+      const picked: number[] = [];
+      if (table && table.shape.length === 3 && !same) {
+        const k = (f[0] * table.shape[1] + f[1]) * 2;
+        for (const i of [table.data[k], table.data[k + 1]]) {
+          if (i >= 0) {
+            picked.push(i);
+          }
+        }
+      }
+      select(this._shared, this.model.get('layer_name'), picked);
+    }
   };
 
   private _onLogToggle = (): void => {

@@ -10,7 +10,8 @@
 import {
   DOMWidgetModel,
   DOMWidgetView,
-  ISerializers
+  ISerializers,
+  WidgetModel
 } from '@jupyter-widgets/base';
 
 import {
@@ -27,6 +28,7 @@ import {
   sigmaLabel,
   truncate
 } from './hypergraph_layout';
+import { select, selectedIn, selectionOf, selectionSerializers } from './selection';
 import { NDArray, arraySerializer } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -60,6 +62,8 @@ export interface IHypergraphState {
   selected_classes: number[];
   /** A direction (layer, index) to mark, or null. */
   highlight: [string, number] | null;
+  /** A selection shared with linked views, or null. */
+  selection: WidgetModel | null;
 }
 
 export class HypergraphModel extends DOMWidgetModel {
@@ -77,7 +81,8 @@ export class HypergraphModel extends DOMWidgetModel {
       graph_layout: 'bipartite',
       selected_nodes: [],
       selected_classes: [],
-      highlight: null
+      highlight: null,
+      selection: null
     };
     return {
       ...super.defaults(),
@@ -97,7 +102,8 @@ export class HypergraphModel extends DOMWidgetModel {
     node_layers: arraySerializer,
     node_indices: arraySerializer,
     node_sigmas: arraySerializer,
-    incidence: arraySerializer
+    incidence: arraySerializer,
+    ...selectionSerializers
   };
 
   static model_name = 'HypergraphModel';
@@ -141,6 +147,7 @@ export class HypergraphView extends DOMWidgetView {
   private _resizeObserver: ResizeObserver | null = null;
   private _lastWidth = -1;
   private _frame = 0;
+  private _shared: WidgetModel | null = null;
 
   render(): void {
     this.el.classList.add('svdw-hypergraph');
@@ -180,6 +187,8 @@ export class HypergraphView extends DOMWidgetView {
       'change:selected_nodes change:selected_classes change:highlight',
       this._updateSelection
     );
+    this.listenTo(this.model, 'change:selection', this._bindShared);
+    this._bindShared();
     if (typeof ResizeObserver !== 'undefined') {
       this._resizeObserver = new ResizeObserver(() => this._scheduleResize());
       this._resizeObserver.observe(this.el);
@@ -347,7 +356,9 @@ export class HypergraphView extends DOMWidgetView {
       this._status.textContent = 'no hypergraph';
       return;
     }
-    const selNodes = this._selected('selected_nodes', graph.inc.nNodes);
+    const selNodes = this._shared
+      ? this._sharedNodes(graph)
+      : this._selected('selected_nodes', graph.inc.nNodes);
     const selClasses = this._selected('selected_classes', graph.inc.nClasses);
     const lit = highlighted(graph.inc, selNodes, selClasses);
     const nodeSet = new Set(selNodes);
@@ -396,6 +407,34 @@ export class HypergraphView extends DOMWidgetView {
       }
     }
     this._status.textContent = this._statusText(graph, selNodes, selClasses, lit.classes, target);
+  }
+
+  /** Follow the shared selection (if any): its directions are the selected nodes. */
+  private _bindShared(): void {
+    if (this._shared) {
+      this.stopListening(this._shared);
+    }
+    this._shared = selectionOf(this.model);
+    if (this._shared) {
+      this.listenTo(this._shared, 'change:layer change:indices', this._updateSelection);
+    }
+    if (this._status) {
+      this._updateSelection();
+    }
+  }
+
+  /** The nodes of the directions in the shared selection. */
+  private _sharedNodes(graph: IGraph): number[] {
+    const layer = String(this._shared?.get('layer') ?? '');
+    const chosen = new Set(selectedIn(this._shared, layer));
+    const l = graph.layerNames.indexOf(layer);
+    const out: number[] = [];
+    for (let j = 0; j < graph.inc.nNodes; j++) {
+      if (graph.nodeLayers[j] === l && chosen.has(graph.nodeIndices[j])) {
+        out.push(j);
+      }
+    }
+    return out;
   }
 
   /** The node of the `highlight` direction: its index, -1 if it is not a node, null if unset. */
@@ -495,7 +534,10 @@ export class HypergraphView extends DOMWidgetView {
     let classes: number[] = [];
     if (hit !== null) {
       const key = hit.kind === 'node' ? 'selected_nodes' : 'selected_classes';
-      const current: number[] = (this.model.get(key) || []).map(Number);
+      const current: number[] =
+        hit.kind === 'node' && this._shared && this._graph
+          ? this._sharedNodes(this._graph)
+          : (this.model.get(key) || []).map(Number);
       let next: number[];
       if (ev.shiftKey || ev.metaKey || ev.ctrlKey) {
         next = current.includes(hit.index)
@@ -512,6 +554,15 @@ export class HypergraphView extends DOMWidgetView {
     }
     this.model.set({ selected_nodes: nodes, selected_classes: classes });
     this.model.save_changes();
+    const graph = this._graph;
+    if (this._shared && graph && (hit === null || hit.kind === 'node')) {
+      // a node click selects its direction everywhere; nodes of other layers drop out
+      const layer = nodes.length ? graph.layerNames[graph.nodeLayers[nodes[nodes.length - 1]]] : '';
+      const indices = nodes
+        .filter(j => graph.layerNames[graph.nodeLayers[j]] === layer)
+        .map(j => graph.nodeIndices[j]);
+      select(this._shared, layer || String(this._shared.get('layer') ?? ''), indices);
+    }
   };
 
   private _onHover = (ev: MouseEvent): void => {

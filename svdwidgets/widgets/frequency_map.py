@@ -8,27 +8,38 @@ selects it, and :attr:`FrequencyMap.selected_indices` lists the singular values 
 (indices into ``spectrum.values``) that belong to that frequency or its conjugate
 ``(-f_h, -f_w)``, which has the same singular values for real weights.
 
+Given a shared :class:`~svdwidgets.widgets.selection.Selection`, the map links with other views
+in the browser: clicking a frequency selects the direction shown there (the ``rank``-th value of
+that frequency, :attr:`FrequencyMap.rank_indices`, and its conjugate twin), and a direction
+selected elsewhere outlines its frequency (looked up in :attr:`FrequencyMap.index_frequencies`
+for the top :data:`INDEX_FREQUENCIES` values).
+
 The front end is ``FrequencyMapModel`` / ``FrequencyMapView`` in
 ``labextension/src/frequency_map.ts``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
-from ipywidgets import DOMWidget
+from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
+from svdwidgets.widgets.selection import Selection
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
 if TYPE_CHECKING:
     from svdwidgets.core.spectrum import FFTSpectrum
 
-__all__ = ["FrequencyMap", "frequency_table"]
+__all__ = ["INDEX_FREQUENCIES", "FrequencyMap", "frequency_table", "rank_index_table"]
+
+INDEX_FREQUENCIES = 16384
+"""How many of the top values' frequencies the browser gets (128 kB), to outline a selection."""
 
 
 class FrequencyMap(DOMWidget):
@@ -62,6 +73,18 @@ class FrequencyMap(DOMWidget):
     selected_indices = NDArray(
         "int32", 1, help="Indices into spectrum.values at the selected frequency or its conjugate."
     ).tag(sync=True, **array_serialization)
+    selection = traitlets.Instance(
+        Selection, allow_none=True, help="A selection shared with linked views, or None."
+    ).tag(sync=True, **widget_serialization)
+    rank_indices = NDArray(
+        "int32",
+        3,
+        help="(N_h, N_w, 2): the index of each frequency's rank-th value and of its conjugate "
+        "twin (-1: none), what a click selects.",
+    ).tag(sync=True, **array_serialization)
+    index_frequencies = NDArray(
+        "int32", 2, help="(K, 2): the half-plane frequency of values[i], i < K."
+    ).tag(sync=True, **array_serialization)
 
     def __init__(self, *, frequencies: np.ndarray | None = None, **kwargs: Any) -> None:
         """Traits as keywords; ``frequencies`` is :func:`frequency_table` of the spectrum.
@@ -73,6 +96,7 @@ class FrequencyMap(DOMWidget):
             np.zeros((0, 2), dtype=np.int64) if frequencies is None else np.asarray(frequencies)
         )
         super().__init__(**kwargs)
+        self._update_index_tables()
 
     @classmethod
     def from_spectrum(
@@ -85,16 +109,7 @@ class FrequencyMap(DOMWidget):
         **kwargs: Any,
     ) -> FrequencyMap:
         """The map of an ``fft`` spectrum (``svdwidgets.conv_svd(..., method="fft")``)."""
-        from svdwidgets.core.spectrum import FFTSpectrum
-
-        if not isinstance(spectrum, FFTSpectrum):
-            method = getattr(spectrum, "method", None)
-            raise SVDWidgetsError(
-                "FrequencyMap needs the per-frequency values of the 'fft' method (an "
-                f"FFTSpectrum), got {type(spectrum).__name__}"
-                + (f" from method {method!r}" if method is not None else "")
-                + ": call svdwidgets.conv_svd(..., method='fft')"
-            )
+        _check_fft(spectrum)
         values = np.asarray(spectrum.frequency_values, dtype=np.float32)
         return cls(
             frequencies=frequency_table(spectrum),
@@ -104,6 +119,26 @@ class FrequencyMap(DOMWidget):
             log_scale=log_scale,
             **kwargs,
         )
+
+    def show_spectrum(self, spectrum: FFTSpectrum, *, layer_name: str = "") -> None:
+        """Show another ``fft`` spectrum (a dashboard switching layers); clears the selection."""
+        _check_fft(spectrum)
+        with self.hold_sync():
+            self._frequencies = frequency_table(spectrum)
+            self.selected_frequency = None  # type: ignore[assignment]
+            self.frequency_values = np.asarray(spectrum.frequency_values, dtype=np.float32)
+            self.rank = 0
+            self.layer_name = layer_name
+            self._update_index_tables()
+
+    def save(self, path: str | Path, **kwargs: Any) -> Path:
+        """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
+
+        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        """
+        from svdwidgets.plots import save_view
+
+        return save_view(self, path, **kwargs)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -139,6 +174,34 @@ class FrequencyMap(DOMWidget):
     def _select(self, change: traitlets.Bunch) -> None:
         self.selected_indices = selected_indices(self._frequencies, change["new"], self.grid)
 
+    @traitlets.observe("rank")
+    def _on_rank(self, change: traitlets.Bunch) -> None:
+        self._update_index_tables()
+
+    def _update_index_tables(self) -> None:
+        table = self._frequencies
+        nh, nw, r = self.frequency_values.shape
+        with self.hold_sync():
+            if len(table) == 0 or r == 0:
+                self.rank_indices = np.full((nh, nw, 2), -1, dtype=np.int32)
+                self.index_frequencies = np.zeros((0, 2), dtype=np.int32)
+                return
+            self.rank_indices = rank_index_table(table, (nh, nw), self.rank)
+            self.index_frequencies = table[:INDEX_FREQUENCIES].astype(np.int32)
+
+
+def _check_fft(spectrum: object) -> None:
+    from svdwidgets.core.spectrum import FFTSpectrum
+
+    if not isinstance(spectrum, FFTSpectrum):
+        method = getattr(spectrum, "method", None)
+        raise SVDWidgetsError(
+            "FrequencyMap needs the per-frequency values of the 'fft' method (an "
+            f"FFTSpectrum), got {type(spectrum).__name__}"
+            + (f" from method {method!r}" if method is not None else "")
+            + ": call svdwidgets.conv_svd(..., method='fft')"
+        )
+
 
 def frequency_table(spectrum: FFTSpectrum) -> np.ndarray:
     """``(n, 2)`` int array: row ``i`` is ``spectrum.frequency_of(i)``.
@@ -146,6 +209,47 @@ def frequency_table(spectrum: FFTSpectrum) -> np.ndarray:
     Computed once per widget, so that a click only compares integers (no FFT, no SVD).
     """
     return spectrum.frequencies.numpy().astype(np.int64)
+
+
+def rank_index_table(frequencies: np.ndarray, grid: tuple[int, int], rank: int) -> np.ndarray:
+    """``(N_h, N_w, 2)`` int32: the index of the ``rank``-th value at every frequency, and twin.
+
+    ``frequencies`` is :func:`frequency_table` (half-plane frequencies, values descending). The
+    full-plane frequency ``g`` reads its values from the half-plane frequency ``h(g)`` (``g``
+    itself, or ``-g`` in the upper columns). A half-plane frequency with ``0 < f_w < N_w/2``
+    stands for ``f`` and ``-f``: each of its values appears twice (the real and imaginary parts
+    of one complex vector, :meth:`svdwidgets.FFTSpectrum.twin`); in the columns ``f_w = 0`` and
+    ``N_w/2`` the twin is the same rank at the conjugate frequency. ``-1`` where there is none
+    (a self-conjugate frequency, or a top-``k`` spectrum that does not reach that value).
+    """
+    nh, nw = grid
+    half_w = nw // 2 + 1
+    n = len(frequencies)
+    key = frequencies[:, 0].astype(np.int64) * half_w + frequencies[:, 1]
+    order = np.lexsort((np.arange(n), key))  # by frequency, then by value (descending)
+    starts = np.searchsorted(key[order], np.arange(nh * half_w))
+    ends = np.searchsorted(key[order], np.arange(nh * half_w), side="right")
+    fw_half = np.arange(half_w)
+    mult = np.where((fw_half > 0) & (2 * fw_half < nw), 2, 1)
+
+    def nth(h_fh: np.ndarray, h_fw: np.ndarray, copy: int) -> np.ndarray:
+        k = h_fh * half_w + h_fw
+        pos = starts[k] + rank * mult[h_fw] + copy
+        ok = pos < ends[k]
+        return np.where(ok, order[np.minimum(pos, n - 1)], -1)
+
+    fh = np.arange(nh)[:, None].repeat(nw, axis=1)
+    fw = np.arange(nw)[None, :].repeat(nh, axis=0)
+    upper = fw > nw // 2
+    h_fh = np.where(upper, (-fh) % nh, fh)
+    h_fw = np.where(upper, nw - fw, fw)
+    first = nth(h_fh, h_fw, 0)
+    paired = mult[h_fw] == 2
+    second_same = nth(h_fh, h_fw, 1)
+    c_fh, c_fw = (-h_fh) % nh, h_fw  # the conjugate of a column frequency is in the same column
+    second_col = np.where((c_fh == h_fh), -1, nth(c_fh, c_fw, 0))
+    second = np.where(paired, second_same, second_col)
+    return np.stack([first, second], axis=-1).astype(np.int32)
 
 
 def selected_indices(

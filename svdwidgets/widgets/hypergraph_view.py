@@ -13,7 +13,10 @@ it belongs to; clicking a class selects it (:attr:`HypergraphView.selected_class
 highlights its directions; shift-click adds to the selection, a click on the background clears it.
 The highlighting is computed in the browser, so it keeps working in an exported page
 (:func:`svdwidgets.widgets.export_html`). :attr:`HypergraphView.highlight` marks one direction
-``(layer, index)`` chosen elsewhere (another view, the Explorer).
+``(layer, index)`` chosen elsewhere (another view, the Explorer). Given a shared
+:class:`~svdwidgets.widgets.selection.Selection` (``selection=``), the nodes of its directions
+are the selected nodes, and clicking a node selects its direction in every linked view — in the
+browser, so the links hold in an exported page too.
 
 The front end is ``HypergraphModel`` / ``HypergraphView`` in
 ``labextension/src/hypergraph_view.ts`` (layout in ``hypergraph_layout.ts``).
@@ -22,15 +25,17 @@ The front end is ``HypergraphModel`` / ``HypergraphView`` in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
-from ipywidgets import DOMWidget
+from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
+from svdwidgets.widgets.selection import Selection
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
 if TYPE_CHECKING:
@@ -100,6 +105,12 @@ class HypergraphView(DOMWidget):
         allow_none=True,
         help="A direction (layer, index) to mark, e.g. one selected in another view; or None.",
     ).tag(sync=True)
+    selection = traitlets.Instance(
+        Selection,
+        allow_none=True,
+        help="A selection shared with linked views: its directions are the selected nodes, "
+        "and a click on a node selects its direction there. None: the view stands alone.",
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(self, **kwargs: Any) -> None:
         """Traits as keywords (arrays first, so that the selections are checked against them)."""
@@ -157,6 +168,15 @@ class HypergraphView(DOMWidget):
             selected_classes=list(selected_classes),
             **kwargs,
         )
+
+    def save(self, path: str | Path, **kwargs: Any) -> Path:
+        """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
+
+        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        """
+        from svdwidgets.plots import save_view
+
+        return save_view(self, path, **kwargs)
 
     @property
     def node_ids(self) -> list[str]:

@@ -16,7 +16,11 @@ Two plots of the layer picked in a dropdown:
   ``∝ λ^(-α)`` from ``x_min`` (slope ``-α`` on log-log axes) overlaid. See :mod:`.esd`.
 
 Kernel-side traits other views observe: ``layer`` (str) and ``selected`` (sorted indices into
-the layer's ``spectrum.values``). ``selected`` is not sent to the browser: a brushed range of a
+the layer's ``spectrum.values``). Given a shared :class:`~svdwidgets.widgets.selection.Selection`
+(``selection=``), the view links with other views: a click or a brush selects there, and a
+selection made elsewhere is drawn here; a :class:`~svdwidgets.widgets.selection.SpectrumLink`
+(``link``) does the same in the browser, so a click on a point keeps selecting in an exported
+page. ``selected`` is not sent to the browser: a brushed range of a
 large layer can hold hundreds of thousands of indices; the browser gets only the highlighted
 points it draws. The widget state stays small for any layer size: the curves are decimated
 (:func:`.esd.curve_indices`) and the ESD is sent as bin outlines, never every value.
@@ -32,16 +36,19 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import bqplot as bq
 import ipywidgets as ipw
 import numpy as np
 import traitlets
+from ipywidgets import widget_serialization
 from ipywidgets.embed import dependency_state
 
+from svdwidgets.core import esd
 from svdwidgets.errors import SVDWidgetsError
-from svdwidgets.widgets import esd
+from svdwidgets.widgets.selection import Selection, SpectrumLink
 
 __all__ = ["COMPARE_METHODS", "SpectrumView", "brush_to_indices"]
 
@@ -198,6 +205,10 @@ class SpectrumView(ipw.VBox):
         number of ESD bins.
     max_points:
         the most points a sorted curve sends (half the top values, half log-spaced below).
+    selection:
+        a :class:`~svdwidgets.widgets.selection.Selection` shared with linked views (or None).
+    show_picker:
+        show the layer picker (a dashboard with its own picker hides it).
     """
 
     layer = traitlets.Unicode(help="The layer shown (a name of the source).").tag(sync=True)
@@ -211,6 +222,9 @@ class SpectrumView(ipw.VBox):
     log_bins = traitlets.Bool(True, help="Log-spaced ESD bins on log-log axes.").tag(sync=True)
     methods = traitlets.List(traitlets.Unicode(), help="Compared methods overlaid.")
     k = traitlets.Int(32, help="Top-k of the exact comparison.")
+    link = traitlets.Instance(
+        SpectrumLink, allow_none=True, help="The browser-side link of the sorted plot."
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(
         self,
@@ -223,8 +237,16 @@ class SpectrumView(ipw.VBox):
         log_bins: bool = True,
         bins: int = 60,
         max_points: int = 2000,
+        selection: Selection | None = None,
+        show_picker: bool = True,
         **kwargs: Any,
     ) -> None:
+        if selection is not None and not isinstance(selection, Selection):
+            raise SVDWidgetsError(
+                f"selection must be a svdwidgets.widgets.Selection, got {type(selection).__name__}"
+            )
+        self._selection = selection
+        self._pushing = False
         self._layers = _layers_of(source)
         self._has_profile = _is_profile(source)
         name = next(iter(self._layers)) if layer is None else layer
@@ -240,8 +262,13 @@ class SpectrumView(ipw.VBox):
         self._sent = np.zeros(0, dtype=np.int64)
         self._ready = False
         self._build()
+        if not show_picker:
+            self._picker.layout.display = "none"
+        link = None if selection is None else SpectrumLink(self._points, selection)
         super().__init__(
-            children=[self._controls, self._compare_row, self._figures, self._status], **kwargs
+            children=[self._controls, self._compare_row, self._figures, self._status],
+            link=link,
+            **kwargs,
         )
         self.add_class("svdw-spectrum-view")
         self.k, self.log_index, self.log_bins = k, log_index, log_bins
@@ -250,6 +277,9 @@ class SpectrumView(ipw.VBox):
         self._link_controls()
         self._ready = True
         self._draw_layer()
+        if selection is not None:
+            selection.observe(self._on_shared, names=["layer", "indices"])
+            self._on_shared(None)
 
     # ----------------------------------------------------------------------------------------
     # Building
@@ -310,6 +340,11 @@ class SpectrumView(ipw.VBox):
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["rank i+1", "σ"], formats=["", ".4g"]),
         )
         self._points.on_element_click(self._on_click)
+        if self._selection is not None:
+            # the browser marks a clicked point itself (the SpectrumLink maps it to an index)
+            self._points.interactions = {"click": "select", "hover": "tooltip"}
+            self._points.selected_style = {"opacity": 1.0, "fill": COLORS["selected"]}
+            self._points.unselected_style = {}
         self._overlays = {
             m: bq.Lines(
                 scales=sc,
@@ -432,6 +467,31 @@ class SpectrumView(ipw.VBox):
         return self._layers[self.layer].values
 
     @property
+    def method(self) -> str:
+        """The method the shown layer's values came from (``"given"`` for bare arrays)."""
+        return self._layers[self.layer].method
+
+    @property
+    def exact(self) -> bool | None:
+        """Whether the shown layer's values are exact (None for bare arrays)."""
+        return self._layers[self.layer].exact
+
+    @property
+    def entry(self) -> Any:
+        """The shown layer's ``LayerProfile`` (None unless the view was built on a Profile)."""
+        return self._layers[self.layer].entry
+
+    @property
+    def note(self) -> str:
+        """The profile's note on the shown layer (e.g. why its spectrum is approximate)."""
+        return self._layers[self.layer].note
+
+    @property
+    def geometry(self) -> Any:
+        """The shown layer's ``ConvGeometry`` (None for bare arrays)."""
+        return self._layers[self.layer].geometry
+
+    @property
     def curve_indices(self) -> np.ndarray:
         """Indices into ``values`` of the points the sorted curve sends (decimated)."""
         return self._sent.copy()
@@ -452,8 +512,9 @@ class SpectrumView(ipw.VBox):
         return self._fig_sorted, self._fig_esd
 
     def select(self, indices: Iterable[int]) -> None:
-        """Select these indices of the shown layer's values."""
+        """Select these indices of the shown layer's values (and in the shared selection)."""
         self.selected = [int(i) for i in indices]
+        self._push()
 
     def select_range(self, first: int, last: int) -> None:
         """Select indices ``first … last`` (inclusive), as a brush over their ranks does."""
@@ -465,6 +526,16 @@ class SpectrumView(ipw.VBox):
                 )
         lo, hi = sorted((int(first), int(last)))
         self.selected = list(range(lo, hi + 1))
+        self._push()
+
+    def save(self, path: str | Path, **kwargs: Any) -> Path:
+        """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
+
+        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        """
+        from svdwidgets.plots import save_view
+
+        return save_view(self, path, **kwargs)
 
     def compare_spectrum(self, method: str, layer: str | None = None) -> Any:
         """The layer's spectrum under ``method`` (computed once, cached per layer, method, k).
@@ -621,6 +692,7 @@ class SpectrumView(ipw.VBox):
         i = int(event["data"]["index"])
         if 0 <= i < self._sent.size:
             self.selected = [int(self._sent[i])]
+            self._push()
 
     def _on_brushing(self, change: traitlets.Bunch) -> None:
         # the gesture settled: map the brushed ranks to indices once, not on every mouse move
@@ -629,6 +701,31 @@ class SpectrumView(ipw.VBox):
         x0, x1 = (float(v) for v in self._brush.selected)
         picked = brush_to_indices(x0, x1, self.values.size)
         self.selected = [] if picked is None else list(range(picked[0], picked[1] + 1))
+        self._push()
+
+    # A gesture here writes the shared selection; a change of it only redraws (no loops).
+
+    def _push(self) -> None:
+        if self._selection is None or self._pushing:
+            return
+        self._pushing = True
+        try:
+            self._selection.select(self.layer, self.selected)
+        finally:
+            self._pushing = False
+
+    def _on_shared(self, change: traitlets.Bunch | None) -> None:
+        sel = self._selection
+        if sel is None or self._pushing:
+            return
+        self._pushing = True
+        try:
+            n = self.values.size
+            wanted = [i for i in sel.indices if i < n] if sel.layer == self.layer else []
+            if wanted != self.selected:
+                self.selected = wanted
+        finally:
+            self._pushing = False
 
     # ----------------------------------------------------------------------------------------
     # Drawing (each under hold_sync: one message per widget)
@@ -663,6 +760,8 @@ class SpectrumView(ipw.VBox):
         data = self._layers[self.layer]
         self._sent, y = self._curve(data.values)
         x = self._sent + 1.0
+        if self.link is not None:
+            self.link.show(self.layer, self._sent)
         with self._held(self._fig_sorted, self._main_line, self._points, self._brush):
             self._main_line.x, self._main_line.y = x, y
             self._main_line.labels = [f"{self.layer}: {data.method} ({_exactness(data.exact)})"]
@@ -677,6 +776,8 @@ class SpectrumView(ipw.VBox):
             self.selected = []  # indices of another layer's values mean nothing here
         else:
             self._draw_selection()
+        if self._selection is not None:
+            self._on_shared(None)  # the shared selection may be of the new layer
 
     def _draw_overlays(self) -> None:
         for m, line in self._overlays.items():

@@ -291,3 +291,64 @@ def test_a_front_end_the_bundle_lacks_is_reported_in_the_page(
         assert any(reason.split(": ")[-1] in e for e in errors), errors
         if "bqplot" in reason:
             page.screenshot(path=str(artifacts / "09-export-version-mismatch.png"))
+
+
+JS_OFFLINE_LINKED = """() => {
+  const card = document.querySelector('.svdw-gl-card.svdw-gl-selected');
+  return {
+    card: card ? Number(card.dataset.index) : null,
+    frequency_marks: document.querySelectorAll('.svdw-fm-selection-layer .svdw-fm-selected')
+      .length,
+    nodes: Array.from(document.querySelectorAll('.svdw-hg-node.svdw-hg-selected'))
+      .map(n => Number(n.getAttribute('data-node')))
+  };
+}"""
+
+
+def test_exported_explorer_keeps_its_links_offline(
+    tmp_path: Path, browser: Any, artifacts: Path
+) -> None:
+    """The Explorer's page: a click on a singular value selects it in every view, no kernel."""
+    from playwright.sync_api import expect
+
+    b = load_default()
+    ex = sw.Explorer(
+        b.model,
+        b.images[::5],
+        b.labels[::5],
+        b.class_names,
+        layer="block.conv2",
+        render_options={"steps": 16},
+        n_examples=3,
+    )
+    assert ex.wait(300) and ex.gallery.error == ""
+    cards = ex.gallery.indices
+    hv = ex.hypergraph_view
+    out = ex.export_html(tmp_path / "explorer.html")
+    size = out.stat().st_size
+    ex.close()
+
+    with offline_page(browser, out, width=1300) as (page, errors):
+        assert page.evaluate("document.documentElement.dataset.svdwidgetsRendered") == "true"
+        expect(page.locator("img.svdw-gl-image")).to_have_count(len(cards))
+        expect(page.locator(".svdw-fm-cell")).to_have_count(14 * 14)
+        # a click on the spectrum's point of the second card's index: every view follows
+        i = cards[1]
+        page.locator(".svdw-sv-sorted .dot").nth(i).dispatch_event("click")
+        expect(page.locator(".svdw-gl-card.svdw-gl-selected")).to_have_count(1)
+        linked = page.evaluate(JS_OFFLINE_LINKED)
+        assert linked["card"] == i and linked["frequency_marks"] >= 1, linked
+        here = [
+            j
+            for j in range(len(hv.node_indices))
+            if hv.layer_names[int(hv.node_layers[j])] == "block.conv2"
+            and int(hv.node_indices[j]) == i
+        ]
+        assert linked["nodes"] == here
+        # and a click on a card selects its point in the spectrum (bqplot's selected)
+        page.locator(".svdw-gl-card").nth(2).click()
+        linked = page.evaluate(JS_OFFLINE_LINKED)
+        assert linked["card"] == cards[2], linked
+        page.screenshot(path=str(artifacts / "43-explorer-exported-offline.png"), full_page=True)
+        assert errors == [], errors
+    assert size < 6_000_000, size

@@ -70,7 +70,10 @@ def test_state_round_trips_as_binary_buffers() -> None:
 
     _, paths, buffers = _remove_buffers(w.get_state())
     assert ["frequency_values", "buffer"] in paths and ["selected_indices", "buffer"] in paths
-    assert sum(memoryview(b).nbytes for b in buffers) == 6 * 5 * 3 * 4 + 4 * len(w.selected_indices)
+    n = len(w.index_frequencies)
+    assert sum(memoryview(b).nbytes for b in buffers) == (
+        6 * 5 * 3 * 4 + 4 * len(w.selected_indices) + 6 * 5 * 2 * 4 + n * 2 * 4
+    )
 
 
 def test_front_end_messages_set_the_selection() -> None:
@@ -169,3 +172,42 @@ def test_a_bad_selection_from_the_browser_is_rolled_back() -> None:
         fmap.set_state({"selected_frequency": [9, 2]})
     assert fmap.selected_frequency == (1, 2)
     np.testing.assert_array_equal(fmap.selected_indices, good)
+
+
+@pytest.mark.parametrize("size", [(6, 5), (6, 8), (5, 5), (7, 6)])
+@pytest.mark.parametrize("rank", [0, 2])
+def test_rank_indices_name_each_frequency_value_and_its_twin(
+    size: tuple[int, int], rank: int
+) -> None:
+    spec = _spectrum(size=size)
+    w = FrequencyMap.from_spectrum(spec, rank=rank)
+    fv = spec.frequency_values.numpy()
+    nh, nw = size
+    assert w.rank_indices.shape == (nh, nw, 2)
+    for fh in range(nh):
+        for fw in range(nw):
+            i, j = (int(x) for x in w.rank_indices[fh, fw])
+            # the value shown at (fh, fw) is values[i], and i sits at this frequency or -f
+            assert float(spec.values[i]) == pytest.approx(float(fv[fh, fw, rank]), rel=1e-5)
+            assert spec.frequency_of(i) in ((fh, fw), ((-fh) % nh, (-fw) % nw))
+            twin = spec.twin(i)
+            assert j == (-1 if twin is None else twin)
+    # the browser's lookup of a selected index's frequency
+    np.testing.assert_array_equal(
+        w.index_frequencies, [spec.frequency_of(i) for i in range(len(spec))]
+    )
+    w.rank = 1  # a new rank: the table follows
+    assert float(spec.values[int(w.rank_indices[0, 0, 0])]) == pytest.approx(float(fv[0, 0, 1]))
+
+
+def test_show_spectrum_switches_layers_and_clears_the_selection() -> None:
+    w = FrequencyMap.from_spectrum(_spectrum(), layer_name="a")
+    w.selected_frequency = (1, 1)
+    other = _spectrum(c_out=5, c_in=2, size=(8, 8))
+    w.show_spectrum(other, layer_name="b")
+    assert w.layer_name == "b" and w.selected_frequency is None and w.grid == (8, 8)
+    assert w.frequency_values.shape == (8, 8, 2) and w.rank_indices.shape == (8, 8, 2)
+    w.selected_frequency = (3, 2)
+    assert sorted(w.selected_indices) == _brute_force(other, (3, 2))
+    with pytest.raises(SVDWidgetsError, match="FFTSpectrum"):
+        w.show_spectrum(sw.conv_svd(torch.randn(2, 2, 3, 3), (6, 6), method="exact"))

@@ -1,0 +1,48 @@
+"""Images on the widget wire: uint8 arrays as PNG bytes (Pillow), sent as binary buffers."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from svdwidgets.errors import SVDWidgetsError
+
+__all__ = ["png_bytes", "to_uint8_hwc"]
+
+
+def to_uint8_hwc(image: Any) -> np.ndarray:
+    """An image as uint8 ``(H, W, C)``, ``C`` 1 or 3.
+
+    uint8 input is ``(H, W, C)`` or ``(H, W)`` (a rendering); anything else is a float image
+    ``(C, H, W)`` or ``(H, W)`` in [0, 1] (a dataset input: a tensor as models take it), clipped.
+    """
+    detach = getattr(image, "detach", None)
+    if callable(detach):
+        image = detach().cpu().numpy()
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    elif a.ndim == 3 and a.dtype != np.uint8:
+        a = np.transpose(a, (1, 2, 0))
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise SVDWidgetsError(
+            "an image must be uint8 (H, W[, C]) or float (C, H, W) / (H, W) with C in (1, 3); "
+            f"got {a.dtype} of shape {tuple(np.shape(image))}"
+        )
+    if a.dtype != np.uint8:
+        a = (np.clip(np.nan_to_num(a.astype(np.float64)), 0.0, 1.0) * 255.0).round()
+        a = a.astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def png_bytes(image: Any) -> bytes:
+    """PNG encoding of :func:`to_uint8_hwc` of ``image`` (greyscale or RGB, lossless)."""
+    from PIL import Image
+
+    a = to_uint8_hwc(image)
+    pil = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)  # mode L or RGB from the shape
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()

@@ -1,0 +1,215 @@
+"""The Explorer in a real JupyterLab: every view renders, and a click in one selects in all.
+
+The notebook opens the Explorer on the bundled MNIST model with every third test digit. The test
+waits for the gallery's renders, then clicks a singular value in the spectrum, a gallery card, a
+frequency and a hypergraph node of another layer, and checks after each click that every view
+shows the same selection (in the DOM) and that the kernel's ``explorer.selection`` agrees. It
+prints and saves (``test-artifacts/``) the click-to-linked-update latency with the images
+cached, the time to open the Explorer, the widget state size, and screenshots in both themes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+NOTEBOOK = "explorer.ipynb"
+
+SETUP = """\
+import time
+t0 = time.perf_counter()
+import svdwidgets as sw
+from svdwidgets.zoo import load_default
+
+b = load_default()
+ex = sw.Explorer(b.model, b.images[::3], b.labels[::3], b.class_names, layer="block.conv2")
+open_seconds = time.perf_counter() - t0
+ex
+"""
+
+STATE = """\
+import json
+print(json.dumps({"layer": ex.layer, "selection": [ex.selection.layer, ex.selection.indices],
+                  "spectrum": ex.spectrum.selected, "gallery": ex.gallery.indices,
+                  "busy": ex.gallery.busy, "error": ex.gallery.error,
+                  "open_s": open_seconds, "timings": ex.timings}))
+"""
+
+SIZE = """\
+import json
+from ipywidgets.embed import dependency_state
+state = dependency_state(ex, drop_defaults=True)
+print(json.dumps({"widgets": len(state), "json_bytes": len(json.dumps(state, default=str))}))
+"""
+
+# Dispatch a click on `selector` (the n-th match) and resolve with the ms until `done` holds.
+JS_CLICK_UNTIL = """([selector, n, done]) => new Promise((resolve, reject) => {
+  const target = document.querySelectorAll(selector)[n];
+  if (!target) { reject(new Error('nothing matches ' + selector + ' #' + n)); return; }
+  const check = new Function('return (' + done + ')();');
+  const obs = new MutationObserver(() => {
+    if (check()) { obs.disconnect(); resolve(performance.now() - t0); }
+  });
+  obs.observe(document.body, {subtree: true, childList: true, attributes: true});
+  const t0 = performance.now();
+  target.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  setTimeout(() => { obs.disconnect(); reject(new Error('no linked update: ' + done)); }, 10000);
+})"""
+
+# Every view agrees on (card index, frequency outline, hypergraph node) for singular index i.
+JS_LINKED = """(i) => {
+  const card = document.querySelector('.svdw-gl-card.svdw-gl-selected');
+  const fm = document.querySelectorAll('.svdw-fm-selection-layer .svdw-fm-selected').length;
+  const nodes = [...document.querySelectorAll('.svdw-hg-node.svdw-hg-selected')];
+  return {card: card ? Number(card.dataset.index) : null, frequency_marks: fm,
+          nodes: nodes.length, status: document.querySelector('.svdw-ex-summary').textContent};
+}"""
+
+
+def _write_notebook(root: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    nbformat.write(nb, root / NOTEBOOK)
+
+
+def _state(page: Any, notebook_js: Any) -> dict[str, Any]:
+    out = page.evaluate(notebook_js.kernel_exec, STATE)
+    return dict(json.loads(out))
+
+
+def test_explorer_links_every_view_in_jupyterlab(
+    lab_server: Any, browser: Any, artifacts: Path, notebook_js: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _write_notebook(lab_server.root)
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    try:
+        page.goto(lab_server.url(NOTEBOOK))
+        page.wait_for_function(notebook_js.kernel_idle, timeout=90_000, polling=200)
+        t_run = time.monotonic()
+        page.evaluate(notebook_js.run_all)
+        ex = page.locator(".svdw-explorer")
+        sorted_fig = ex.locator(".svdw-sv-sorted")
+        expect(sorted_fig.locator(".mainheading")).to_have_text(
+            "block.conv2: sorted singular values", timeout=120_000
+        )
+        cards = ex.locator(".svdw-gl-card")
+        expect(cards).to_have_count(8, timeout=30_000)
+        expect(ex.locator(".svdw-fm-cell")).to_have_count(14 * 14)
+        expect(ex.locator(".svdw-hg-node").first).to_be_visible()
+        # the renders arrive in the background: every card gets its image and examples
+        expect(ex.locator("img.svdw-gl-image")).to_have_count(8, timeout=120_000)
+        expect(ex.locator(".svdw-gl-examples").first.locator("img")).to_have_count(6)
+        t_shown = time.monotonic()
+        page.wait_for_function(
+            "() => !document.querySelector('.svdw-gl-progress.svdw-gl-busy')", timeout=60_000
+        )
+        first = _state(page, notebook_js)
+        assert first["error"] == "" and first["gallery"][0] == 0
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(500)
+        ex.screenshot(path=str(artifacts / "40-explorer-light.png"))
+
+        # 1. Click the spectrum's top value (dot 0 is index 0): card, map and kernel follow.
+        ms = page.evaluate(
+            JS_CLICK_UNTIL,
+            [".svdw-sv-sorted .dot", 0, "() => !!document.querySelector('.svdw-gl-selected')"],
+        )
+        linked = page.evaluate(JS_LINKED, 0)
+        assert linked["card"] == 0 and linked["frequency_marks"] >= 1, linked
+        expect(ex.locator(".svdw-ex-summary")).to_contain_text("selected i = 0")
+        s = _state(page, notebook_js)
+        assert s["selection"] == ["block.conv2", [0]] and s["spectrum"] == [0], s
+
+        # 2. Click-to-linked-update latency, images cached: spectrum dots of shown cards.
+        latency = [ms]
+        for j in first["gallery"][1:6]:
+            done = (
+                f"() => {{ const c = document.querySelector('.svdw-gl-card.svdw-gl-selected');"
+                f" return !!c && c.dataset.index === '{j}'; }}"
+            )
+            latency.append(page.evaluate(JS_CLICK_UNTIL, [".svdw-sv-sorted .dot", j, done]))
+
+        # 3. Click a gallery card: the spectrum marks the point, the map outlines its frequency.
+        card3 = first["gallery"][3]
+        page.evaluate(
+            JS_CLICK_UNTIL,
+            [
+                ".svdw-gl-card",
+                3,
+                f"() => document.querySelector('.svdw-ex-summary').textContent"
+                f".includes('selected i = {card3}')",
+            ],
+        )
+        assert _state(page, notebook_js)["selection"] == ["block.conv2", [card3]]
+        assert page.evaluate(JS_LINKED, card3)["frequency_marks"] >= 1
+
+        # 4. Click a frequency of the map: its top direction (and twin) is selected everywhere.
+        page.evaluate(
+            JS_CLICK_UNTIL,
+            [
+                ".svdw-fm-cell",
+                0,
+                "() => document.querySelector('.svdw-ex-summary').textContent.includes('selected')",
+            ],
+        )
+        picked = _state(page, notebook_js)["selection"]
+        assert picked[0] == "block.conv2" and 1 <= len(picked[1]) <= 2
+
+        # 5. Click a hypergraph node of another layer: every view switches to that layer.
+        node = ex.locator(".svdw-hg-node .svdw-hg-dot").first
+        node_layer = page.evaluate(
+            "() => document.querySelector('.svdw-hg-layer-label').firstChild.textContent"
+        )
+        node.click()
+        page.wait_for_function(
+            "() => document.querySelector('.svdw-sv-sorted .mainheading').textContent"
+            f".startsWith({json.dumps(node_layer)})",
+            timeout=20_000,
+        )
+        s = _state(page, notebook_js)
+        assert s["layer"] == node_layer and s["selection"][0] == node_layer, s
+        expect(ex.locator(".svdw-hg-node.svdw-hg-selected")).to_have_count(1)
+        expect(ex.locator(".svdw-gl-card.svdw-gl-selected")).to_have_count(1, timeout=60_000)
+        expect(ex.locator("img.svdw-gl-image").first).to_be_visible(timeout=120_000)
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(800)
+        ex.screenshot(path=str(artifacts / "41-explorer-selected.png"))
+
+        page.evaluate(notebook_js.dark_theme)
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+        page.wait_for_timeout(800)
+        ex.screenshot(path=str(artifacts / "42-explorer-dark.png"))
+
+        size = json.loads(page.evaluate(notebook_js.kernel_exec, SIZE))
+        timings = {
+            "explorer_open_in_kernel_s": round(first["open_s"], 2),
+            "explorer_stages_s": {k: round(v, 3) for k, v in first["timings"].items()},
+            "run_to_cards_rendered_s": round(t_shown - t_run, 2),
+            "click_to_linked_views_ms": [round(x, 1) for x in latency],
+            "click_to_linked_views_median_ms": round(statistics.median(latency), 1),
+            "widget_state": size,
+        }
+        (artifacts / "explorer-timings.json").write_text(json.dumps(timings, indent=1))
+        print("Explorer timings:", json.dumps(timings))
+        assert max(latency) < 200, latency
+        errors = [c for c in console if c.startswith(("error", "pageerror"))]
+        assert errors == [], errors
+    finally:
+        (artifacts / "explorer-console.log").write_text("\n".join(console))
+        context.close()
