@@ -127,7 +127,8 @@ def render_copy(
     *,
     fold: bool = True,
 ) -> RenderCopy:
-    """An eval-mode deep copy of ``model`` on ``device``, with batch norms folded when they can.
+    """An eval-mode deep copy of ``model`` on ``device`` (no parameter requiring a gradient),
+    with batch norms folded when they can.
 
     ``example()`` makes a model input (on ``device``) for finding the pairs and checking the
     folded copy: the activation of ``layer`` (its input for ``side="right"``, its output for
@@ -135,6 +136,8 @@ def render_copy(
     unfolded copy is returned.
     """
     plain = copy.deepcopy(model).to(device).eval()
+    for p in plain.parameters():  # the copy's weights never take a gradient
+        p.requires_grad_(False)
     if not fold:
         return RenderCopy(plain, ())
     x = example()

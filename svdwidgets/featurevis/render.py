@@ -17,7 +17,9 @@ What differs from Lucent's ``render_vis``, and why it is faster:
   into the convolutions before them (:mod:`svdwidgets.featurevis.fusion`);
 * every step's random transform is drawn before the optimisation and applied by one
   precomputed ``grid_sample`` (:class:`svdwidgets.featurevis.transforms.Schedule`), Adam is
-  one fused kernel, and the objective avoids strided reductions;
+  written out on the one tensor (:mod:`svdwidgets.featurevis.adam`: no ``torch.optim``
+  wrappers, no 1.3 s import on the first render), and the objective avoids strided
+  reductions;
 * no upsampling: images are rendered at the size the layer was profiled on (28 px for the
   bundled MNIST model), and Lucent's ImageNet normalisation is not applied (the bundled model
   normalises inside; pass ``preprocess=`` for one that does not);
@@ -43,6 +45,7 @@ from torch import nn
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.featurevis import transforms
 from svdwidgets.featurevis._lucent import COLOR_CORRELATION, fft_image
+from svdwidgets.featurevis.adam import Adam
 from svdwidgets.featurevis.cache import CachedImage, ImageCache, model_hash, render_key
 from svdwidgets.featurevis.fusion import render_copy
 from svdwidgets.featurevis.hooks import run_to, tap
@@ -426,14 +429,14 @@ def _optimise(
             for j, b in enumerate(chunk)
         }
 
-    optimizer = _adam(spectrum, lr)
+    optimizer = Adam(spectrum, lr)
     with _render_mode(model, channels_last), tap(model, objective.layer, _tap_side(objective)) as t:
         _probe(model, objective, image, forward, t, size)
         before = scores(t)
         for step in range(steps):
             if cancel is not None and cancel.is_set():
                 on_cancel(items(before, scores(t)), step)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             x = schedule(image(), step)
             acts = forward(x, t)
             loss = objective(lambda name, a=acts: _lookup(name, objective.key, a))
@@ -441,14 +444,6 @@ def _optimise(
             optimizer.step()
             report(step + 1)
         return items(before, scores(t))
-
-
-def _adam(spectrum: torch.Tensor, lr: float) -> torch.optim.Optimizer:
-    """Adam (Lucent's optimiser), as one fused kernel where this torch has it for the device."""
-    try:
-        return torch.optim.Adam([spectrum], lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - older torch / devices
-        return torch.optim.Adam([spectrum], lr=lr)
 
 
 def _probe(

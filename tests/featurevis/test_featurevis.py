@@ -26,6 +26,7 @@ from svdwidgets.featurevis import (
     top_activating,
     transforms,
 )
+from svdwidgets.featurevis.adam import Adam
 from svdwidgets.featurevis.fusion import fold_pairs, render_copy
 from svdwidgets.model.profile import Profile, profile
 from svdwidgets.zoo import load_default
@@ -144,6 +145,24 @@ def test_schedule_is_apply_step_by_step() -> None:
     assert not torch.allclose(wide(images, 0), wide(images, 1))  # a different draw per step
     with pytest.raises(IndexError, match="step 7"):
         wide(images, 7)
+
+
+def test_adam_is_torch_adam() -> None:
+    torch.manual_seed(0)
+    ours_p = torch.randn(3, 5, requires_grad=True)
+    ref_p = ours_p.detach().clone().requires_grad_(True)
+    ours, ref = Adam(ours_p, lr=0.05), torch.optim.Adam([ref_p], lr=0.05)
+    for _ in range(25):
+        target = torch.randn(3, 5)
+        for p, opt in ((ours_p, ours), (ref_p, ref)):
+            opt.zero_grad()
+            ((p - target) ** 2 * torch.arange(5.0)).sum().backward()
+            opt.step()
+    assert torch.allclose(ours_p, ref_p, rtol=1e-6, atol=1e-7)
+    assert not torch.allclose(ours_p, torch.zeros(3, 5))
+    with pytest.raises(SVDWidgetsError, match="backward"):
+        ours.zero_grad()
+        ours.step()
 
 
 # rendering ------------------------------------------------------------------------------------
