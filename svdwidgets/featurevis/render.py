@@ -175,7 +175,8 @@ def render_singular_vectors(
         a ``threading.Event`` checked before every step; once set, the render raises
         :class:`RenderCancelled` whose ``partial`` holds the images so far.
     amp, channels_last:
-        float16 autocast and channels-last memory for the forward pass (default: on CUDA only).
+        float16 autocast (default: on CUDA only) and channels-last memory (default: on CUDA,
+        and on CPU through the private copy) for the forward pass.
     copy_model:
         render through a private eval-mode deep copy of the model (made only when something
         is left to render after the cache), with every Conv2d -> BatchNorm2d pair before the
@@ -222,8 +223,10 @@ def render_singular_vectors(
     dev = _device(model, device)
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
-    channels_last = cuda if channels_last is None else channels_last
     private = copy_model or dev != _model_device(model)
+    # channels-last: on CUDA, and through the private copy on CPU too (measured 5-12% faster
+    # there, bundled model and ResNet-18); never by default on a caller's CPU model
+    channels_last = (cuda or private) if channels_last is None else channels_last
     settings: dict[str, Any] = {
         "side": side,
         "kind": kind,
@@ -257,6 +260,8 @@ def render_singular_vectors(
             return x if preprocess is None else preprocess(x)
 
         run_model = render_copy(model, dev, layer, objective.side, example).model
+        if channels_last:  # the copy is ours: converted once, never converted back
+            run_model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def assemble(extra: dict[int, CachedImage], steps_done: int) -> Rendering:
         items = {**results, **extra}
@@ -297,6 +302,7 @@ def render_singular_vectors(
             jitter=jitter,
             amp=amp,
             channels_last=channels_last,
+            convert=channels_last and not private,
             report=report,
             cancel=cancel,
             on_cancel=cancelled,
@@ -384,6 +390,7 @@ def _optimise(
     jitter: transforms.Jitter,
     amp: bool,
     channels_last: bool,
+    convert: bool,
     report: Callable[[int], None],
     cancel: threading.Event | None,
     on_cancel: Callable[[dict[int, CachedImage], int], None],
@@ -430,7 +437,7 @@ def _optimise(
         }
 
     optimizer = Adam(spectrum, lr)
-    with _render_mode(model, channels_last), tap(model, objective.layer, _tap_side(objective)) as t:
+    with _render_mode(model, convert), tap(model, objective.layer, _tap_side(objective)) as t:
         _probe(model, objective, image, forward, t, size)
         before = scores(t)
         for step in range(steps):
