@@ -93,10 +93,12 @@ def plot_view(view: Any, **kwargs: Any) -> Figure:
       ``frequency_values`` at its ``rank``, ``selected_frequency`` and ``log_scale``.
     * ``HypergraphView``: :func:`~svdwidgets.plots.plot_hypergraph` of its arrays with its
       ``highlight`` (a highlight that is not a node is not drawn, as in the view).
+    * ``VectorGallery``: :func:`~svdwidgets.plots.plot_gallery` of its rendered cards, titled
+      with their index and σ (cards without an image yet are left out).
 
     ``kwargs`` go to the plotting function (e.g. ``style="euler"`` for a hypergraph).
     """
-    from svdwidgets.widgets import FrequencyMap, HypergraphView, SpectrumView
+    from svdwidgets.widgets import FrequencyMap, HypergraphView, SpectrumView, VectorGallery
 
     if isinstance(view, SpectrumView):
         return _spectrum_view(view, **kwargs)
@@ -118,9 +120,32 @@ def plot_view(view: Any, **kwargs: Any) -> Figure:
             mark = None  # the view marks nothing for a direction that is not a node
         options = {"highlight": mark, "title": view.title or None}
         return plot_hypergraph(view, **{**options, **kwargs})
+    if isinstance(view, VectorGallery):
+        return _gallery(view, **kwargs)
     raise SVDWidgetsError(
-        f"save_view draws a SpectrumView, FrequencyMap or HypergraphView; got {type(view).__name__}"
+        "save_view draws a SpectrumView, FrequencyMap, HypergraphView or VectorGallery; "
+        f"got {type(view).__name__}"
     )
+
+
+def _gallery(view: Any, **kwargs: Any) -> Figure:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from svdwidgets.plots.gallery import plot_gallery
+
+    cards = [c for c in view.items if c.get("image")]
+    if not cards:
+        raise SVDWidgetsError(
+            f"the gallery of {view.layer!r} has no rendered image yet ({view.status!r}): "
+            "wait for it (gallery.wait()) before saving"
+        )
+    images = np.stack([np.array(Image.open(io.BytesIO(c["image"]))) for c in cards])
+    titles = [f"i = {c['index']}, σ = {c['sigma']:.3g}" for c in cards]
+    options = {"title": f"{view.title or 'Singular vectors'} · {view.layer}"}
+    return plot_gallery(images, titles, **{**options, **kwargs})
 
 
 def _spectrum_view(view: Any, **kwargs: Any) -> Figure:

@@ -38,6 +38,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -282,6 +283,12 @@ class VectorGallery(DOMWidget):
         if new and render:
             self.render()
         return [int(c["index"]) for c in new]
+
+    def save(self, path: str | Path, **kwargs: Any) -> Path:
+        """Save the rendered cards as a static figure (.png, .svg or .pdf, by the suffix)."""
+        from svdwidgets.plots import save_view
+
+        return save_view(self, path, **kwargs)
 
     def render(self) -> None:
         """Render the shown cards that have no image yet, in the background."""
