@@ -228,8 +228,10 @@ class FFTSpectrum(Spectrum):
         if copy == 0 and self._blocks.multiplicity[fh, fw] == 1 and 0 < fh and 2 * fh > nh:
             # Columns f_w = 0, N_w/2 hold f and -f both: the upper one gives the other part.
             part = "imag"
-        block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group]
-        left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
+        # one small block: torch's thread pool only costs here (45 ms vs 1 ms on 2 busy cores)
+        with single_threaded_lapack():
+            block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group]
+            left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
         right = right_h.mH[:, rank]
         lvec = left[:, rank]
         # Fix the phase: the largest entry of the right vector is real and positive, so that a
