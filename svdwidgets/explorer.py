@@ -195,7 +195,7 @@ class Explorer(ipw.VBox):
         self._fmap_box = ipw.VBox(
             [self.frequency_map, self._fmap_note], layout=ipw.Layout(flex="1 1 320px")
         )
-        self.gallery.layout = ipw.Layout(flex="2 1 420px", min_width="0")
+        self.gallery.layout = ipw.Layout(flex="3 1 420px", min_width="0")
         middle = ipw.HBox(
             [self.gallery, self._fmap_box],
             layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"),
@@ -311,10 +311,12 @@ class Explorer(ipw.VBox):
         if isinstance(spec, FFTSpectrum) and entry.record.kind != "linear":
             self.frequency_map.show_spectrum(spec, layer_name=layer)
             self.frequency_map.layout.display = None
+            self._fmap_box.layout.flex = "1 1 320px"
             exact = "exact" if spec.exact else "circular approximation of a zero-padded layer"
             self._fmap_note.value = f"<i>fft method ({html.escape(exact)})</i>"
         else:
             self.frequency_map.layout.display = "none"
+            self._fmap_box.layout.flex = "0 1 240px"  # the gallery takes the row
             why = "a Linear layer" if entry.record.kind == "linear" else f"method {spec.method!r}"
             self._fmap_note.value = (
                 f"<i>No frequency map for {html.escape(layer)}: its spectrum comes from "

@@ -180,6 +180,11 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _method_label(method: str, exact: bool | None) -> str:
+    """``fft (approx.)``, ``fft (exact)``, ``exact``: the method, and whether it is exact."""
+    return method if method in ("exact", "given") else f"{method} ({_exactness(exact)})"
+
+
 def _exactness(exact: bool | None) -> str:
     return "exact" if exact else ("approx." if exact is False else "given")
 
@@ -764,7 +769,7 @@ class SpectrumView(ipw.VBox):
             self.link.show(self.layer, self._sent)
         with self._held(self._fig_sorted, self._main_line, self._points, self._brush):
             self._main_line.x, self._main_line.y = x, y
-            self._main_line.labels = [f"{self.layer}: {data.method} ({_exactness(data.exact)})"]
+            self._main_line.labels = [f"{self.layer}: {_method_label(data.method, data.exact)}"]
             self._points.x, self._points.y = x, y
             self._ax_sigma.tick_values = _log_ticks(float(y.min()), float(y.max()))
             self._fig_sorted.title = f"{self.layer}: sorted singular values"
@@ -821,6 +826,13 @@ class SpectrumView(ipw.VBox):
         with self._held(*marks):
             self._fig_esd.title = f"{self.layer}: ESD of λ = σ²"
             self._hist.x, self._hist.y = x, y
+            shown = y[np.isfinite(y) & (y > 0)]
+            # d3's own log ticks label every 1..9 of a narrow decade, on top of each other
+            self._ax_density.tick_values = (
+                _log_ticks(float(shown.min()), float(shown.max()))
+                if self.log_bins and shown.size
+                else None
+            )
             self._hist.labels = [
                 f"ESD of {n:,} eigenvalues λ = σ², {hist.counts.size} "
                 f"{'log-spaced' if self.log_bins else 'linear'} bins"
@@ -911,7 +923,7 @@ class SpectrumView(ipw.VBox):
         else:
             picked = f"selected {len(sel)} indices, i = {sel[0]} … {sel[-1]}"
         parts = [
-            f"<b>{html.escape(self.layer)}</b>: {data.method} ({_exactness(data.exact)}), "
+            f"<b>{html.escape(self.layer)}</b>: {_method_label(data.method, data.exact)}, "
             f"{n:,} values, {self._sent.size:,} drawn",
             html.escape(picked),
         ]
