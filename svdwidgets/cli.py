@@ -85,6 +85,11 @@ EXIT_BAD_INPUT = 2
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".zip")
 """A MODEL ending in one of these is a file, also when it does not exist (then: no such file)."""
 
+EXACT_SIGMA_LIMIT = 50_000
+"""``overview.png`` computes the exact σ_max (Lanczos) of the approximate layers by default
+only when none has more values than this: it took 15 minutes for ResNet-18 at 224x224 on our
+two shared cores, about a second for the bundled model (``--exact-sigma-max`` forces it)."""
+
 MAX_FREQUENCY_MAPS = 8
 """The most frequency maps in ``report.html`` (evenly spaced over the layers); PNGs cover all."""
 
@@ -460,17 +465,25 @@ def table(prof: Profile) -> pd.DataFrame:
 
 
 def write_report(
-    prof: Profile, source: ModelSource, out: Path, *, overwrite: bool = False
+    prof: Profile,
+    source: ModelSource,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    exact_sigma_max: bool | None = None,
 ) -> dict[str, Any]:
     """Write the report of ``prof`` into ``out`` all at once; returns what ``report.json`` says.
 
     Everything that can fail on bad input (the table, the hypergraph of the data) is computed
     first; the files are then written into a temporary sibling folder, which replaces ``out``
     only when every file is written: a failure or an interrupt leaves ``out`` as it was.
+    ``exact_sigma_max``: compute the exact σ_max of approximate layers for ``overview.png``
+    (None: when they are small, see :data:`EXACT_SIGMA_LIMIT`).
     """
     _check_out(out, overwrite)
     df = table(prof)
     notes: dict[str, str] = {}
+    exact, notes["overview.png"] = _exact_overview(prof, exact_sigma_max)
     figure = None
     if importlib.util.find_spec("ipywidgets") is not None:
         figure, notes["report.html"] = _html_figure(prof, source, df)
@@ -482,7 +495,7 @@ def write_report(
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
-        files = _write_files(prof, source, df, figure, notes, tmp)
+        files = _write_files(prof, source, df, figure, notes, tmp, exact)
         summary = _summary(prof, source, out, files, notes)
         (tmp / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _replace(tmp, out)
@@ -520,6 +533,7 @@ def _write_files(
     figure: Any,
     notes: dict[str, str],
     folder: Path,
+    exact: bool,
 ) -> list[str]:
     written = ["layers.csv"]
     df.to_csv(folder / "layers.csv", index=False)
@@ -529,7 +543,7 @@ def _write_files(
     else:
         notes["layers.parquet"] = "skipped: pyarrow is not importable (pip install pyarrow)"
     if importlib.util.find_spec("matplotlib") is not None:
-        written += _write_pngs(prof, folder)
+        written += _write_pngs(prof, folder, exact)
     else:
         notes["png"] = "skipped: matplotlib is not importable (pip install matplotlib)"
     if figure is not None:
@@ -563,13 +577,34 @@ def _input_shape(prof: Profile) -> tuple[int, ...]:
     return tuple(cast("Sequence[int]", prof.options["input_shape"]))
 
 
-def _write_pngs(prof: Profile, folder: Path) -> list[str]:
+def _exact_overview(prof: Profile, choice: bool | None) -> tuple[bool, str]:
+    sizes = {}
+    for name in prof.layers:
+        entry = prof.entry(name)
+        if entry.spectrum is not None and not entry.spectrum.exact:
+            g = entry.geometry
+            sizes[name] = g.n_values if g is not None else len(entry.spectrum)
+    if not sizes:
+        return False, "every profiled spectrum is exact"
+    largest = max(sizes, key=sizes.__getitem__)
+    exact = choice if choice is not None else sizes[largest] <= EXACT_SIGMA_LIMIT
+    if exact:
+        return True, f"exact σ_max (Lanczos) of the {len(sizes)} approximate layers"
+    why = (
+        "--no-exact-sigma-max"
+        if choice is False
+        else (f"{largest} has {sizes[largest]:,} values; --exact-sigma-max computes them")
+    )
+    return False, f"no exact σ_max of the {len(sizes)} approximate layers ({why})"
+
+
+def _write_pngs(prof: Profile, folder: Path, exact: bool) -> list[str]:
     """``overview.png`` (:func:`svdwidgets.plots.plot_profile`: σ_max exact vs fft, stable
     rank, α per layer) and ``layers/<layer>.png`` (:func:`svdwidgets.plots.plot_layer`: sorted
     σ and the ESD with its fits)."""
     from svdwidgets.plots import plot_layer, plot_profile, save_figure
 
-    save_figure(plot_profile(prof), folder / "overview.png")
+    save_figure(plot_profile(prof, exact=exact), folder / "overview.png")
     files = ["overview.png"]
     (folder / "layers").mkdir()
     for name, stem in zip(prof.layers, file_stems(prof.layers), strict=True):
@@ -787,6 +822,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into its conv")
     report.add_argument("--k", type=int, help="only the top k singular values per layer")
     report.add_argument(
+        "--exact-sigma-max",
+        action=argparse.BooleanOptionalAction,
+        help="overview.png: the exact σ_max (Lanczos) of approximate layers (default: when "
+        f"none has over {EXACT_SIGMA_LIMIT:,} values)",
+    )
+    report.add_argument(
         "--random-init", action="store_true", help="torchvision/timm: random weights"
     )
     report.add_argument(
@@ -835,7 +876,9 @@ def _run_report(args: argparse.Namespace) -> int:
         k=args.k,
         cache=not args.no_cache,
     )
-    summary = write_report(prof, source, args.out, overwrite=args.overwrite)
+    summary = write_report(
+        prof, source, args.out, overwrite=args.overwrite, exact_sigma_max=args.exact_sigma_max
+    )
     print(
         f"svdwidgets: {summary['model']}, input {tuple(summary['input_shape'])}: "
         f"{len(prof)} layers profiled, {len(prof.skipped)} skipped, "

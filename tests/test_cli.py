@@ -83,6 +83,8 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     models = _widget_models(out / "report.html")
     assert models.count("FrequencyMapModel") == 3 and models.count("HypergraphModel") == 1
     assert "the class hypergraph" in summary["notes"]["report.html"]
+    # small layers: the overview has the exact σ_max of the 3 fft-approximated ones
+    assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 3 ")
     # nothing left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["default"]
 
@@ -252,6 +254,19 @@ def test_bad_input_one_line_exit_2_nothing_written(
         assert fragment in lines[0]
     # neither the report folder nor a temporary sibling was left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_exact_sigma_max_only_for_small_layers_unless_asked() -> None:
+    big = nn.Conv2d(16, 16, 3, padding=1)  # zero padding: fft approximates, 16*64*64 values
+    prof = sw.profile(big, (16, 64, 64), cache=False, progress=False)
+    assert not prof[""].exact
+    exact, note = cli._exact_overview(prof, None)
+    assert not exact and "65,536 values" in note and "--exact-sigma-max" in note
+    assert cli._exact_overview(prof, True)[0]
+    assert cli._exact_overview(prof, False) == (
+        False,
+        "no exact σ_max of the 1 approximate layers (--no-exact-sigma-max)",
+    )
 
 
 def test_parse_shape() -> None:
