@@ -11,8 +11,9 @@ number of steps, side by side in one process:
   Lucent's hook on the module whose output is that input, checked to hold the same tensor).
   Stock: the sum of one ``objectives.direction(name, P_b, batch=b)`` per batch image; ours:
   one vectorised ``singular_objective(..., side=side, kind="cosine")`` (the same function);
-* image: Lucent's ``param.image(size, batch=B, channels=C)`` (fft parameterisation, sigmoid;
-  colour decorrelation for three channels) and Adam with lr 0.05 on both sides;
+* image: Lucent's ``param.image`` (fft parameterisation, sigmoid; for three channels
+  ``channels=None``, i.e. with Lucent's colour decorrelation, as ours) and Adam with lr 0.05
+  on both sides;
 * transforms: Lucent's standard family scaled to the image size (pad with 0.5, jitter, random
   scale, random rotation, jitter), then a centre crop back to the input size (stock) / our
   batched affine equivalent (ours); ``fixed_image_size`` = the input size, so stock Lucent does
@@ -185,7 +186,11 @@ def run_stock(
         return render.render_vis(
             fresh,
             total,
-            param_f=lambda: param.image(size, batch=basis.shape[0], channels=channels),
+            # channels=None is Lucent's colour image *with* its decorrelation (as ours);
+            # passing channels=3 would switch the decorrelation off
+            param_f=lambda: param.image(
+                size, batch=basis.shape[0], channels=None if channels == 3 else channels
+            ),
             transforms=stock_transforms(size),
             thresholds=(steps,),
             preprocess=False,

@@ -34,8 +34,10 @@ class Jitter:
     """The transform family: translations up to ``shift`` pixels, Lucent's scales and angles.
 
     ``fill`` is the grey value shown where the transformed image leaves the frame (Lucent pads
-    with 0.5). ``Jitter.for_size(n)`` scales Lucent's 128-px setting (pad 12 + jitter 8 + 4) to
-    an ``n``-px image.
+    with 0.5). ``Jitter.for_size(n)`` scales Lucent's 128-px translations to an ``n``-px image:
+    its ``standard_transforms`` translate twice, by ``jitter(8)`` and ``jitter(4)`` (offsets
+    0-7 and 0-3 pixels, a span of 10 pixels; the pad of 12 only makes room for them), so here
+    ``shift = 5 n / 128`` (at least 1) and offsets are drawn in ``-shift..shift``.
     """
 
     shift: int
@@ -45,7 +47,7 @@ class Jitter:
 
     @staticmethod
     def for_size(size: int) -> Jitter:
-        return Jitter(shift=max(1, round(size * 12 / 128)))
+        return Jitter(shift=max(1, round(size * 5 / 128)))
 
     def describe(self) -> dict[str, object]:
         return {"shift": self.shift, "scale": self.scale, "rotate": self.rotate, "fill": self.fill}

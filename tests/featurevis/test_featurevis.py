@@ -133,15 +133,16 @@ def test_schedule_is_apply_step_by_step() -> None:
     jitter = Jitter.for_size(20)
     gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
     draws = torch.stack([transforms.draw(jitter, 7, g) for g in gens])
-    images = torch.rand(3, 2, 20, 20)
+    images = torch.rand(3, 2, 20, 20, generator=torch.Generator().manual_seed(0))
     schedule = transforms.Schedule(draws, (20, 20), 0.5, torch.device("cpu"), budget_bytes=1)
     assert schedule.block == 1
     wide = transforms.Schedule(draws, (20, 20), 0.5, torch.device("cpu"))
     assert wide.block == 7
     for step in (0, 3, 6, 2):
         want = transforms.apply(images, draws[:, step], 0.5)
-        assert torch.allclose(schedule(images, step), want, atol=1e-6)
-        assert torch.allclose(wide(images, step), want, atol=1e-6)
+        # grids by broadcasting vs affine_grid's matmul: coordinates agree to float rounding
+        assert torch.allclose(schedule(images, step), want, atol=2e-5)
+        assert torch.allclose(wide(images, step), want, atol=2e-5)
     assert not torch.allclose(wide(images, 0), wide(images, 1))  # a different draw per step
     with pytest.raises(IndexError, match="step 7"):
         wide(images, 7)
