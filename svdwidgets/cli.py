@@ -165,13 +165,10 @@ def _architecture(name: str, *, pretrained: bool, download: bool, role: str) -> 
     else:
         try:
             found = load_torchvision(name, pretrained=pretrained, download=download)
-        except SVDWidgetsError as err:
+        except SVDWidgetsError as err:  # a bare NAME is a torchvision name
             near = difflib.get_close_matches(name, ["default"], n=1, cutoff=0.7)
             hint = " (did you mean 'default'?)" if near else ""
-            raise SVDWidgetsError(
-                f"{role} {name!r} is not 'default', a file or module:callable, so it names a "
-                f"torchvision model{hint}: {err}"
-            ) from err
+            raise SVDWidgetsError(f"{role}{hint}: {err}") from err
     weights = found.weights if found.pretrained else "random weights"
     return ModelSource(
         found.model,

@@ -11,8 +11,10 @@ error says where they would be and how to get them. Every failure is an
 importable (with its own import error: torchvision does not import beside a torch it was not
 built for), an unknown name (with the close matches), weights not cached.
 
-The models are those of the libraries, unchanged; svdwidgets reads their layers as PyTorch runs
-them (see ``DESIGN.md``). Neither library is a dependency of svdwidgets.
+The models are those of the libraries, unchanged: :func:`svdwidgets.profile` then reads every
+layer through the SVD of the operator PyTorch runs (Praggastis et al., "The SVD of
+Convolutional Weights: A CNN Interpretability Framework", 2022; the methods in ``DESIGN.md``).
+Neither library is a dependency of svdwidgets.
 """
 
 from __future__ import annotations
@@ -83,9 +85,9 @@ def load_torchvision(
     Raises :class:`~svdwidgets.SVDWidgetsError` when torchvision does not import, the name is
     unknown (with close matches), or the weights are not cached and ``download`` is off.
     """
-    tv = _import("torchvision")
     if not isinstance(name, str):
         raise SVDWidgetsError(f"a torchvision model name must be a string, got {name!r}")
+    tv = _import("torchvision", name)
     classifiers = tv.models.list_models(module=tv.models)
     if name not in classifiers:
         everything = tv.models.list_models()
@@ -151,9 +153,9 @@ def load_timm(name: str, pretrained: bool = True, *, download: bool = False) -> 
     the error says so. Raises :class:`~svdwidgets.SVDWidgetsError` for an unknown name (with
     close matches), a model without pretrained weights, or weights not cached.
     """
-    timm = _import("timm")
     if not isinstance(name, str):
         raise SVDWidgetsError(f"a timm model name must be a string, got {name!r}")
+    timm = _import("timm", name)
     if not timm.is_model(name):
         raise SVDWidgetsError(_unknown("timm", name, timm.list_models()))
     try:
@@ -171,8 +173,9 @@ def load_timm(name: str, pretrained: bool = True, *, download: bool = False) -> 
             f"timm has no pretrained weights for {name!r}: pass pretrained=False for random "
             "weights, or pick a name of timm.list_pretrained()"
         )
-    local = _timm_cached_file(cfg)
-    if local is None and not download:
+    cached = _timm_cached_file(cfg)
+    local = cached[0] if cached is not None else None
+    if cached is None and not download:
         raise SVDWidgetsError(
             f"the pretrained weights of timm model {full!r} are not cached on this machine "
             f"({_timm_source(cfg)}), and download=False: fetch them once where there is a "
@@ -180,8 +183,8 @@ def load_timm(name: str, pretrained: bool = True, *, download: bool = False) -> 
             "pretrained=False for random weights"
         )
     try:
-        if local is not None:
-            overlay = {"file": str(local), "source": None}
+        if cached is not None:  # read the cached file itself: no hub request at all
+            overlay = {"file": str(cached[0]), "source": None, "custom_load": cached[1]}
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
         else:
             model = timm.create_model(name, pretrained=True)
@@ -196,14 +199,14 @@ def load_timm(name: str, pretrained: bool = True, *, download: bool = False) -> 
         "timm",
         input_shape,
         True,
-        weights=str(local) if local is not None else full,
+        weights=f"{full} ({local})" if local is not None else full,
         mean=_floats(cfg.get("mean")),
         std=_floats(cfg.get("std")),
-        class_names=_timm_class_names(timm, model),
+        class_names=_names(cfg.get("label_names")) or _timm_class_names(timm, model),
     )
 
 
-def _import(library: str) -> ModuleType:
+def _import(library: str, name: str) -> ModuleType:
     """Import torchvision or timm, or say why not (with their own error, on one line)."""
     import importlib
 
@@ -224,7 +227,8 @@ def _import(library: str) -> ModuleType:
                 f"{torch.__version__} ({detail}): install the build made for this torch{needs}"
             )
         raise SVDWidgetsError(
-            f"{what}; or build the model yourself and pass it to svdwidgets.profile"
+            f"cannot build {library} model {name!r}: {what}; or build the model yourself and "
+            "pass it to svdwidgets.profile"
         ) from err
 
 
@@ -270,27 +274,35 @@ def _shape(value: object) -> tuple[int, int, int]:
     return _DEFAULT_INPUT
 
 
-def _timm_cached_file(cfg: dict[str, Any]) -> Path | None:
-    """The cached weights file timm would read for ``cfg``, or None (never downloads)."""
+def _timm_cached_file(cfg: dict[str, Any]) -> tuple[Path, bool] | None:
+    """The cached weights file timm would read for ``cfg``, and whether it needs the model's
+    own loader (``custom_load``: e.g. original ``.npz`` files); None if not cached. Never
+    downloads."""
+    custom = bool(cfg.get("custom_load", False))
     if cfg.get("file"):
         path = Path(cfg["file"])
-        return path if path.exists() else None
+        return (path, custom) if path.exists() else None
     repo = cfg.get("hf_hub_id")
     if repo:
         try:
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
             return None
-        names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else []
-        for filename in [*names, "model.safetensors", "pytorch_model.bin"]:
+        if cfg.get("hf_hub_filename"):
+            found = try_to_load_from_cache(repo, cfg["hf_hub_filename"])
+            if isinstance(found, str):
+                return Path(found), custom
+        for filename in ("model.safetensors", "pytorch_model.bin"):  # timm's native files
             found = try_to_load_from_cache(repo, filename)
             if isinstance(found, str):
-                return Path(found)
+                return Path(found), False
     url = cfg.get("url")
-    if url:
+    if isinstance(url, (list, tuple)):
+        url = url[0] if url else None
+    if isinstance(url, str) and url:
         path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
         if path.exists():
-            return path
+            return path, custom
     return None
 
 

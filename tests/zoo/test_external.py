@@ -43,7 +43,7 @@ def test_torchvision_not_importable_says_why(pretrained: bool) -> None:
     with pytest.raises(sw.SVDWidgetsError) as info:
         load_torchvision("resnet18", pretrained=pretrained)
     message = str(info.value)
-    assert message.startswith("torchvision ")
+    assert message.startswith("cannot build torchvision model 'resnet18': torchvision ")
     # the real import error, named and quoted, on one line
     assert type(TORCHVISION_ERROR).__name__ in message
     assert " ".join(str(TORCHVISION_ERROR).split())[:60] in message
@@ -58,7 +58,7 @@ def test_timm_not_importable_says_why() -> None:
     with pytest.raises(sw.SVDWidgetsError) as info:
         load_timm("resnet18")
     message = str(info.value)
-    assert message.startswith("timm ")
+    assert message.startswith("cannot build timm model 'resnet18': timm ")
     assert type(TIMM_ERROR).__name__ in message
     assert "torchvision" in message  # timm needs it: the usual reason here
 
