@@ -343,7 +343,8 @@ def test_interrupt_while_writing_leaves_nothing_half_written(tmp_path: Path) -> 
 
 def _shipped() -> Path:
     sources = cli.notebook_sources()
-    assert sources is not None and (sources / "05-your-own-model.ipynb").exists()
+    assert sources is not None
+    assert (sources / cli.QUICKSTART).exists() and (sources / "05-your-own-model.ipynb").exists()
     return sources
 
 
@@ -406,7 +407,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_lab_starts_jupyterlab_on_the_notebook(tmp_path: Path) -> None:
+def test_lab_starts_jupyterlab_on_the_quickstart(tmp_path: Path) -> None:
     _shipped()
     port, token = _free_port(), uuid.uuid4().hex
     env = {
@@ -415,8 +416,7 @@ def test_lab_starts_jupyterlab_on_the_notebook(tmp_path: Path) -> None:
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
     }
     work = tmp_path / "nbs"
-    cmd = [str(_script()), "lab", "--no-browser", "--port", str(port), "--dir", str(work)]
-    cmd += ["--notebook", "05-your-own-model.ipynb", "--"]
+    cmd = [str(_script()), "lab", "--no-browser", "--port", str(port), "--dir", str(work), "--"]
     cmd += [f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers: JupyterLab refuses root
         cmd.append("--ServerApp.allow_root=True")
@@ -434,8 +434,8 @@ def test_lab_starts_jupyterlab_on_the_notebook(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.5)
         assert status is not None, (tmp_path / "lab.log").read_text()
-        # the server's root is the working folder, which holds the notebook it opens
-        url = f"{base}/api/contents/05-your-own-model.ipynb?content=0&token={token}"
+        # the server's root is the working folder, which holds the quickstart it opens
+        url = f"{base}/api/contents/{cli.QUICKSTART}?content=0&token={token}"
         with urllib.request.urlopen(url, timeout=30) as r:
             assert json.load(r)["type"] == "notebook"
     finally:
