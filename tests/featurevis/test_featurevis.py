@@ -128,6 +128,37 @@ def test_cosine_objective_is_lucents_direction(prof: Profile, bundle: Any) -> No
     assert torch.allclose(left.scores(y), want, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cosine_gradient_is_torchs_even_at_a_zero_block(
+    stride: tuple[int, int], channels_last: bool
+) -> None:
+    # the written-out backward against autograd through torch's cosine_similarity, with a
+    # block of zeros (where sqrt's own backward would give 0/0)
+    torch.manual_seed(0)
+    a = torch.randn(3, 4, 6, 6)
+    a[0, :, 2:4, 2:4] = 0
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+    a.requires_grad_(True)
+    sh, sw = stride
+    k = 4 * sh * sw
+    basis = 2 * torch.nn.functional.normalize(torch.randn(3, k), dim=1)  # not unit: |P| = 2
+    obj = SingularObjective(
+        layer="x", side="right", kind="cosine", indices=(0, 1, 2), basis=basis, linear=False,
+        stride=stride, frequency=None, bias=None, scale=None,
+    )  # fmt: skip
+    (grad,) = torch.autograd.grad(obj.scores(a).sum(), [a])
+    b = a.detach().clone().requires_grad_(True)
+    blocks = b.reshape(3, 4, 6 // sh, sh, 6 // sw, sw).permute(0, 1, 3, 5, 2, 4)
+    blocks = blocks.reshape(3, k, 6 // sh, 6 // sw)
+    want = torch.nn.functional.cosine_similarity(blocks, basis[:, :, None, None], dim=1)
+    (ref,) = torch.autograd.grad(want.mean(dim=(1, 2)).sum(), [b])
+    assert torch.allclose(obj.scores(a), want.mean(dim=(1, 2)), atol=1e-6)
+    assert torch.isfinite(grad).all()
+    assert torch.allclose(grad, ref, rtol=1e-5, atol=1e-6 * float(ref.abs().max()))
+
+
 def test_schedule_is_apply_step_by_step() -> None:
     # the precomputed grids and background equal the per-step transform, across blocks
     jitter = Jitter.for_size(20)
