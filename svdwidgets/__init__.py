@@ -3,6 +3,8 @@
 The engine is :func:`conv_svd` (see ``DESIGN.md`` for the methods and their papers).
 """
 
+from typing import TYPE_CHECKING
+
 from svdwidgets._version import __version__
 from svdwidgets.core.bounds import SpectralNormBound, spectral_norm_bound
 from svdwidgets.core.conv_svd import METHODS, conv_svd
@@ -11,6 +13,9 @@ from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.hypergraph.classes import ClassHypergraph, class_hypergraph
 from svdwidgets.model.profile import LayerProfile, Profile, profile
 from svdwidgets.model.projection import Projections
+
+if TYPE_CHECKING:  # imported on first use (needs the widgets extra): see __getattr__
+    from svdwidgets.explorer import Explorer
 
 __all__ = [
     "METHODS",

@@ -13,6 +13,10 @@ Praggastis et al. 2022; methods and their papers in ``DESIGN.md``) and writes in
 ``report.html``
     a standalone, offline, interactive figure: the table, the frequency maps of the ``fft``
     layers and, with labelled data, the class hypergraph (needs ipywidgets).
+``explorer.html``
+    the :class:`~svdwidgets.Explorer` of the last conv layer as a standalone page: spectrum,
+    frequency map, rendered singular vectors and class hypergraph, linked (needs ipywidgets and
+    torch-lucent; ``--no-explorer`` leaves it out).
 ``report.json``
     what was run: the model, input shape, method, skipped layers, versions, files.
 
@@ -468,6 +472,7 @@ def write_report(
     *,
     overwrite: bool = False,
     exact_sigma_max: bool | None = None,
+    explorer: bool = True,
 ) -> dict[str, Any]:
     """Write the report of ``prof`` into ``out`` all at once; returns what ``report.json`` says.
 
@@ -475,7 +480,10 @@ def write_report(
     first; the files are then written into a temporary sibling folder, which replaces ``out``
     only when every file is written: a failure or an interrupt leaves ``out`` as it was.
     ``exact_sigma_max``: compute the exact σ_max of approximate layers for ``overview.png``
-    (None: when they are small, see :data:`EXACT_SIGMA_LIMIT`).
+    (None: when they are small, see :data:`EXACT_SIGMA_LIMIT`). ``explorer``: also write
+    ``explorer.html``, the :class:`~svdwidgets.Explorer` of the model's last conv layer with its
+    gallery rendered (feature visualization: seconds on the bundled model, minutes for an
+    ImageNet network on a CPU).
     """
     _check_out(out, overwrite)
     df = table(prof)
@@ -486,13 +494,22 @@ def write_report(
         figure, notes["report.html"] = _html_figure(prof, source, df)
     else:
         notes["report.html"] = "skipped: ipywidgets is not importable (svdwidgets[widgets])"
+    dashboard = None
+    if not explorer:
+        notes["explorer.html"] = "skipped (--no-explorer)"
+    elif not all(importlib.util.find_spec(m) is not None for m in ("ipywidgets", "lucent")):
+        notes["explorer.html"] = (
+            "skipped: the Explorer needs ipywidgets and torch-lucent (see the README's install)"
+        )
+    else:
+        dashboard, notes["explorer.html"] = _explorer(prof, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
-        files = _write_files(prof, source, df, figure, notes, tmp, exact)
+        files = _write_files(prof, source, df, figure, notes, tmp, exact, dashboard)
         summary = _summary(prof, source, out, files, notes)
         (tmp / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _replace(tmp, out)
@@ -531,6 +548,7 @@ def _write_files(
     notes: dict[str, str],
     folder: Path,
     exact: bool,
+    dashboard: Any = None,
 ) -> list[str]:
     written = ["layers.csv"]
     df.to_csv(folder / "layers.csv", index=False)
@@ -544,12 +562,35 @@ def _write_files(
     else:
         notes["png"] = "skipped: matplotlib is not importable (pip install matplotlib)"
     if figure is not None:
-        # When svdwidgets.Explorer lands, `figure` is the Explorer (see _html_figure).
         from svdwidgets.widgets import export_html
 
         export_html(folder / "report.html", figure, title=f"svdwidgets: {source.description}")
         written.append("report.html")
+    if dashboard is not None:
+        dashboard.export_html(folder / "explorer.html", title=f"svdwidgets: {source.description}")
+        dashboard.close()
+        written.append("explorer.html")
     return [*written, "report.json"]
+
+
+def _explorer(prof: Profile, source: ModelSource) -> tuple[Any, str]:
+    """The Explorer of ``prof`` on its last conv layer, gallery rendered; and what it shows."""
+    import svdwidgets as sw
+
+    convs = [n for n in prof.layers if prof.entry(n).record.kind == "conv"]
+    dashboard = sw.Explorer(
+        prof.model,
+        source.images,
+        source.labels,
+        source.class_names,
+        input_shape=None if source.images is not None else _input_shape(prof),
+        profile=prof,
+        layer=convs[-1] if convs else None,
+    )
+    dashboard.wait()
+    error = dashboard.gallery.error
+    what = f"the Explorer on {dashboard.layer} (linked views; choosing a layer needs the kernel)"
+    return dashboard, what + (f"; gallery error: {error}" if error else "")
 
 
 def _summary(
@@ -628,11 +669,9 @@ def file_stems(names: Sequence[str], limit: int = 120) -> list[str]:
 def _html_figure(prof: Profile, source: ModelSource, df: pd.DataFrame) -> tuple[Any, str]:
     """The widget ``report.html`` shows, and what it shows.
 
-    Until ``svdwidgets.Explorer`` exists: the table, the frequency maps of up to
-    :data:`MAX_FREQUENCY_MAPS` fft conv layers and, with labelled data, the class hypergraph
-    (the widgets that render offline today). Then this becomes
-    ``sw.Explorer(prof.model, data=source.images, labels=source.labels,
-    class_names=source.class_names)``, exported the same way.
+    Every layer at once, as a page can without a kernel: the table, the frequency maps of up to
+    :data:`MAX_FREQUENCY_MAPS` fft conv layers and, with labelled data, the class hypergraph.
+    (``explorer.html`` is the linked dashboard of one layer.)
     """
     import html
 
@@ -831,6 +870,12 @@ def _parser() -> argparse.ArgumentParser:
         "--download", action="store_true", help="torchvision/timm: fetch weights not cached"
     )
     report.add_argument("--no-cache", action="store_true", help="do not use the spectrum cache")
+    report.add_argument(
+        "--no-explorer",
+        action="store_true",
+        help="do not write explorer.html (it renders feature visualizations: slow on a CPU "
+        "for an ImageNet network)",
+    )
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
     lab = commands.add_parser(
         "lab",
@@ -874,7 +919,12 @@ def _run_report(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
     )
     summary = write_report(
-        prof, source, args.out, overwrite=args.overwrite, exact_sigma_max=args.exact_sigma_max
+        prof,
+        source,
+        args.out,
+        overwrite=args.overwrite,
+        exact_sigma_max=args.exact_sigma_max,
+        explorer=not args.no_explorer,
     )
     print(
         f"svdwidgets: {summary['model']}, input {tuple(summary['input_shape'])}: "

@@ -826,11 +826,11 @@ class SpectrumView(ipw.VBox):
         with self._held(*marks):
             self._fig_esd.title = f"{self.layer}: ESD of λ = σ²"
             self._hist.x, self._hist.y = x, y
-            shown = y[np.isfinite(y) & (y > 0)]
+            finite = y[np.isfinite(y) & (y > 0)]
             # d3's own log ticks label every 1..9 of a narrow decade, on top of each other
             self._ax_density.tick_values = (
-                _log_ticks(float(shown.min()), float(shown.max()))
-                if self.log_bins and shown.size
+                _log_ticks(float(finite.min()), float(finite.max()))
+                if self.log_bins and finite.size
                 else None
             )
             self._hist.labels = [
