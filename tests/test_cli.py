@@ -20,6 +20,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -83,6 +84,13 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     models = _widget_models(out / "report.html")
     assert models.count("FrequencyMapModel") == 3 and models.count("HypergraphModel") == 1
     assert "the class hypergraph" in summary["notes"]["report.html"]
+    # the Explorer page: linked views of the last conv layer, every gallery card rendered
+    models = _widget_models(out / "explorer.html")
+    assert {"SelectionModel", "SpectrumLinkModel", "VectorGalleryModel"} <= set(models)
+    assert "block.conv2" in summary["notes"]["explorer.html"]
+    gallery = _widget_state(out / "explorer.html", "VectorGalleryModel")
+    assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
+    assert all(card["state"] == "done" for card in gallery["items"])
     # small layers: the overview has the exact σ_max of the 3 fft-approximated ones
     assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 3 ")
     # nothing left beside it
@@ -95,6 +103,15 @@ def _widget_models(page: Path) -> list[str]:
     tag = '<script type="application/vnd.jupyter.widget-state+json">'
     state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])
     return [m["model_name"] for m in state["state"].values()]
+
+
+def _widget_state(page: Path, model_name: str) -> dict[str, Any]:
+    """The state of the one widget of ``model_name`` in an exported page."""
+    text = page.read_text()
+    tag = '<script type="application/vnd.jupyter.widget-state+json">'
+    state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])
+    (found,) = [m["state"] for m in state["state"].values() if m["model_name"] == model_name]
+    return dict(found)
 
 
 def _importable(name: str) -> bool:
@@ -150,10 +167,13 @@ def test_user_architecture_with_data_and_overwrite(
     images, labels = torch.rand(30, 1, 8, 8), torch.arange(30) % 3
     torch.save({"images": images, "labels": labels, "class_names": ["a", "b", "c"]}, "data.pt")
     args = ["net.pt", "--arch", f"{module}:Net", "--data", "data.pt", "--out", "rep"]
+    args.append("--no-explorer")
     status, _, stderr = _report(args, capsys)  # the input shape comes from the data
     assert status == 0, stderr
     summary = json.loads(Path("rep/report.json").read_text())
     assert summary["input_shape"] == [1, 8, 8] and summary["layers"] == ["0", "4"]
+    assert not Path("rep/explorer.html").exists()
+    assert summary["notes"]["explorer.html"] == "skipped (--no-explorer)"
     models = _widget_models(Path("rep/report.html"))
     assert models.count("HypergraphModel") == 1 and models.count("FrequencyMapModel") == 1
     # the conv is circular: fft is exact, σ_max is that of the dense operator
