@@ -438,7 +438,7 @@ def _optimise(
 
     optimizer = Adam(spectrum, lr)
     with _render_mode(model, convert), tap(model, objective.layer, _tap_side(objective)) as t:
-        _probe(model, objective, image, forward, t, size)
+        _probe(model, objective, image, forward, t, size, amp)
         before = scores(t)
         for step in range(steps):
             if cancel is not None and cancel.is_set():
@@ -460,13 +460,15 @@ def _probe(
     forward: Callable[[torch.Tensor, Any], torch.Tensor],
     t: Any,
     size: tuple[int, int],
+    amp: bool,
 ) -> None:
     """Check that images of ``size`` reach the layer and that the layer accepts its input."""
     try:
         with torch.no_grad():
-            a = forward(image(), t)
+            a = forward(image(), t)  # float32, also under amp
             if objective.side == "right":  # the pass stopped before the layer: run it once
-                model.get_submodule(objective.layer)(a.to(t.value.dtype))
+                with torch.autocast(a.device.type, dtype=torch.float16, enabled=amp):
+                    model.get_submodule(objective.layer)(a)
     except RuntimeError as err:
         raise SVDWidgetsError(
             f"images of size {size} are too small for layer {objective.layer!r} of the model: {err}"

@@ -488,6 +488,24 @@ def test_folding_that_would_change_an_activation_is_refused() -> None:
     assert made.folded == () and isinstance(made.model.bn, nn.BatchNorm2d)  # the check refused
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("copy_model", [True, False])
+def test_the_gpu_path_runs_on_cpu(prof: Profile, side: str, copy_model: bool) -> None:
+    # float16 autocast + channels-last (the CUDA defaults), here under CPU autocast: the same
+    # code path, so a dtype slip in it (the probe once ran the layer in float32 on a float16
+    # activation) fails without a GPU
+    kw: dict[str, Any] = {"side": side, "steps": 8, "seed": 1, "copy_model": copy_model}
+    half = render_singular_vectors(prof, "block.conv1", [0, 1], amp=True, channels_last=True, **kw)
+    full = render_singular_vectors(prof, "block.conv1", [0, 1], amp=False, **kw)
+    assert half.settings["amp"] and not full.settings["amp"]
+    assert np.all(np.isfinite(half.after)) and np.all(half.after > half.before)
+    assert np.allclose(half.after, full.after, rtol=0.05, atol=0.02)
+    assert np.abs(half.images.astype(int) - full.images.astype(int)).mean() < 8  # of 255
+    _no_hooks(prof.model)
+    assert all(p.dtype == torch.float32 for p in prof.model.parameters())
+    assert all(p.is_contiguous() for p in prof.model.parameters())
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_mixed_precision_render(prof: Profile) -> None:
