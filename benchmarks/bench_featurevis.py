@@ -16,8 +16,11 @@ number of steps, side by side in one process:
   on both sides;
 * transforms: Lucent's standard family scaled to the image size (pad with 0.5, jitter, random
   scale, random rotation, jitter), then a centre crop back to the input size (stock) / our
-  batched affine equivalent (ours); ``fixed_image_size`` = the input size, so stock Lucent does
-  not upsample a 28 px image to 224 px; ``preprocess=False`` (the model normalises inside).
+  batched affine equivalent with the same translation span, scales and angles (ours:
+  ``Jitter.for_size``); ``fixed_image_size`` = the input size, so stock Lucent does not
+  upsample a 28 px image to 224 px; ``preprocess=False`` (the model normalises inside);
+* both sides run at the same torch thread count; ours with its defaults (a private copy of the
+  model with batch norms folded, channels-last on CPU, see ``svdwidgets.featurevis.render``).
 
 The final objective of both is measured the same way: our ``scores`` of the final images,
 without transforms (higher is better; 1 is the maximum of a cosine).
