@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.featurevis.hooks import run_to, tap
 
 __all__ = ["RenderCopy", "fold_pairs", "render_copy"]
@@ -135,7 +136,14 @@ def render_copy(
     ``"left"``) must agree with the unfolded copy's to 1e-4 of its largest entry, or the
     unfolded copy is returned.
     """
-    plain = copy.deepcopy(model).to(device).eval()
+    try:
+        plain = copy.deepcopy(model)
+    except (TypeError, AttributeError, RuntimeError, copy.Error) as err:
+        raise SVDWidgetsError(
+            f"could not deep-copy the {type(model).__name__} model for the render ({err}); "
+            "pass copy_model=False to render through the model itself, on its own device"
+        ) from err
+    plain = plain.to(device).eval()
     for p in plain.parameters():  # the copy's weights never take a gradient
         p.requires_grad_(False)
     if not fold:

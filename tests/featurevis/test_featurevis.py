@@ -488,6 +488,22 @@ def test_folding_that_would_change_an_activation_is_refused() -> None:
     assert made.folded == () and isinstance(made.model.bn, nn.BatchNorm2d)  # the check refused
 
 
+class _Uncopyable(nn.Sequential):
+    def __deepcopy__(self, memo: dict[int, object]) -> None:
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+
+def test_a_model_that_cannot_be_copied_renders_in_place_when_asked() -> None:
+    torch.manual_seed(0)
+    model = _Uncopyable(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3))
+    p = profile(model, (1, 12, 12), cache=False, progress=False, layers=["2"])
+    with pytest.raises(SVDWidgetsError, match=r"deep-copy .*_thread.lock.*copy_model=False"):
+        render_singular_vectors(p, "2", [0], steps=2)
+    r = render_singular_vectors(p, "2", [0], steps=4, copy_model=False)
+    assert r.images.shape == (1, 12, 12, 1)
+    _no_hooks(model)
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("copy_model", [True, False])
 def test_the_gpu_path_runs_on_cpu(prof: Profile, side: str, copy_model: bool) -> None:
