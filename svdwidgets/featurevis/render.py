@@ -18,12 +18,13 @@ What differs from Lucent's ``render_vis``, and why it is faster:
 * every step's random transform is drawn before the optimisation and applied by one
   precomputed ``grid_sample`` (:class:`svdwidgets.featurevis.transforms.Schedule`), Adam is
   written out on the one tensor (:mod:`svdwidgets.featurevis.adam`: no ``torch.optim``
-  wrappers, no 1.3 s import on the first render), and the objective avoids strided
-  reductions;
+  wrappers, no 1.3 s import on the first render), and the cosine objective has its gradient
+  written out (:mod:`svdwidgets.featurevis.objectives`);
 * no upsampling: images are rendered at the size the layer was profiled on (28 px for the
   bundled MNIST model), and Lucent's ImageNet normalisation is not applied (the bundled model
   normalises inside; pass ``preprocess=`` for one that does not);
-* on CUDA, mixed precision (``autocast``, float16) and channels-last memory by default.
+* channels-last memory (on CUDA, and on CPU through the private copy) and, on CUDA, mixed
+  precision (``autocast``, float16) by default.
 
 Every image is seeded from ``(seed, index)`` alone (its initial spectrum and its transforms), so
 a batched render and one-image renders agree up to floating-point summation order, and the
