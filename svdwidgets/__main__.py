@@ -1,14 +1,21 @@
-"""``python -m svdwidgets``: the spectrum of every layer of the bundled default model.
+"""``python -m svdwidgets``: the quickstart on the bundled default model, from a terminal.
 
-Until the Explorer exists this is the main job: it loads the small ResNet trained on MNIST
-digits that ships with the package, finds its layers, computes each layer's spectrum with
-:func:`svdwidgets.conv_svd` (``method="auto"``) and prints one row per layer.
+The README's main job. It loads the small ResNet trained on MNIST digits that ships with the
+package, computes each layer's spectrum with :func:`svdwidgets.conv_svd` (``method="auto"``)
+and prints one row per layer; then it opens the :class:`svdwidgets.Explorer` on the model and
+its digits — what ``notebooks/01-quickstart.ipynb`` shows — renders its gallery and writes it
+as a standalone page (``--out``, default ``svdwidgets-quickstart/explorer.html``) that any
+browser opens without Python. ``svdwidgets lab`` opens the live notebook.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -73,7 +80,21 @@ def format_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m svdwidgets",
+        description="The layer spectra of the bundled model, and its Explorer as a page.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("svdwidgets-quickstart"),
+        help="folder for explorer.html (default: ./svdwidgets-quickstart)",
+    )
+    parser.add_argument(
+        "--no-explorer", action="store_true", help="print the table only (no rendering)"
+    )
+    args = parser.parse_args(argv)
     from svdwidgets.zoo import load_default
 
     bundle = load_default()
@@ -86,7 +107,42 @@ def main() -> None:
         "method fft with exact=False: zero padding, so the values are those of the circular "
         "convolution on the same grid; sigma_max_exact is the operator's own (Lanczos)."
     )
+    if args.no_explorer:
+        return 0
+    return _explorer_page(bundle, args.out)
+
+
+def _explorer_page(bundle: object, out: Path) -> int:
+    try:
+        from svdwidgets.explorer import Explorer
+    except ImportError as err:  # the widgets extra is missing
+        print(f"no Explorer page: {err} (pip install -e '.[widgets]')", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    explorer = Explorer(
+        bundle.model,  # type: ignore[attr-defined]
+        bundle.images[::3],  # type: ignore[attr-defined]
+        bundle.labels[::3],  # type: ignore[attr-defined]
+        bundle.class_names,  # type: ignore[attr-defined]
+        layer="block.conv2",
+    )
+    opened = explorer.timings["open"]
+    explorer.wait()
+    out.mkdir(parents=True, exist_ok=True)
+    page = explorer.export_html(out / "explorer.html", title="svdwidgets quickstart")
+    gallery = explorer.gallery
+    print(
+        f"\nExplorer: opened in {opened:.1f} s, {len(gallery.items)} singular vectors of "
+        f"{gallery.layer} rendered ({gallery.status}); "
+        f"page written in {time.perf_counter() - start:.1f} s in all"
+    )
+    if gallery.error:
+        print(f"gallery error: {gallery.error}", file=sys.stderr)
+    print(f"open {page.resolve()} in a browser (no Python needed; the views stay linked),")
+    print("or run `svdwidgets lab` for the live dashboard in JupyterLab (notebooks/01-quickstart).")
+    explorer.close()
+    return 1 if gallery.error else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

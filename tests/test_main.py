@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("mlxtend")
 
 
-def test_main_job_prints_every_layer_with_exact_top_values() -> None:
+def test_main_job_prints_every_layer_and_writes_the_explorer(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "svdwidgets"],
+        [sys.executable, "-m", "svdwidgets", "--out", str(tmp_path / "qs")],
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
+        cwd=tmp_path,
     ).stdout
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("layer "))
@@ -35,3 +38,13 @@ def test_main_job_prints_every_layer_with_exact_top_values() -> None:
             assert approx == exact
         else:  # zero padding: the circular value is close to, and not below, the exact one
             assert exact <= approx < 1.1 * exact
+    # the quickstart's Explorer, written as a page with every gallery card rendered
+    page = tmp_path / "qs" / "explorer.html"
+    assert f"open {page.resolve()}" in out and "svdwidgets lab" in out
+    text = page.read_text()
+    tag = '<script type="application/vnd.jupyter.widget-state+json">'
+    state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])["state"]
+    (gallery,) = [m["state"] for m in state.values() if m["model_name"] == "VectorGalleryModel"]
+    assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
+    assert {card["state"] for card in gallery["items"]} == {"done"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qs"]  # nothing else written
