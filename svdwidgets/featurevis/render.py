@@ -166,7 +166,9 @@ def render_singular_vectors(
     decorrelate:
         Lucent's colour decorrelation (three-channel images only).
     jitter:
-        the transform family (default :meth:`Jitter.for_size`).
+        the transform family (default :meth:`Jitter.for_size`; none for ``kind="vector"``,
+        whose objective is the whole singular vector at fixed positions: a random shift,
+        scale or rotation of the image misaligns it, and the render then fails to raise it).
     cache:
         an :class:`~svdwidgets.featurevis.cache.ImageCache`: images already rendered with the
         same weights, layer, index and settings are returned without optimising.
@@ -220,7 +222,12 @@ def render_singular_vectors(
         raise SVDWidgetsError(f"steps must be a positive int, got {steps!r}")
     if not lr > 0:
         raise SVDWidgetsError(f"lr must be positive, got {lr!r}")
-    jitter = jitter if jitter is not None else transforms.Jitter.for_size(min(hw))
+    if jitter is None:
+        jitter = (
+            transforms.Jitter(shift=0, scale=False, rotate=False)
+            if kind == "vector"
+            else transforms.Jitter.for_size(min(hw))
+        )
     dev = _device(model, device)
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp

@@ -207,6 +207,22 @@ def test_render_raises_the_objective_several_fold(prof: Profile) -> None:
     assert np.all(r.after > 20)
 
 
+def test_a_whole_vector_of_the_first_layer_approaches_its_closed_form_best(
+    prof: Profile,
+) -> None:
+    # The first layer's input is the normalised image z = (x - m) / s with x in [0, 1]: the
+    # largest <v, z> is reached at x = 1 where v > 0, x = 0 elsewhere. Jittering the image
+    # (the default for channel objectives) would misalign this position-specific objective.
+    from svdwidgets.zoo.default import MNIST_MEAN, MNIST_STD
+
+    r = render_singular_vectors(prof, "stem.conv", [0, 1, 2], kind="vector", steps=128)
+    assert r.settings["jitter"] == {"shift": 0, "scale": False, "rotate": False, "fill": 0.5}
+    for b, i in enumerate(r.indices):
+        v, _ = prof["stem.conv"].vector(i)
+        best = float((v * ((v > 0).float() - MNIST_MEAN) / MNIST_STD).sum())
+        assert 0.5 * best < r.after[b] <= best * (1 + 1e-4), (i, r.after[b], best)
+
+
 def test_batched_and_one_by_one_agree(prof: Profile) -> None:
     kw: dict[str, Any] = {"steps": 12, "seed": 3}
     batched = render_singular_vectors(prof, "block.conv1", [0, 3, 7], **kw)
