@@ -158,6 +158,9 @@ def test_explorer_links_every_view_in_jupyterlab(
         )
         assert _state(page, notebook_js)["selection"] == ["block.conv2", [card3]]
         assert page.evaluate(JS_LINKED, card3)["frequency_marks"] >= 1
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(500)
+        ex.screenshot(path=str(artifacts / "44-explorer-card-selected.png"))  # the README's
 
         # 4. Click a frequency of the map: its top direction (and twin) is selected everywhere.
         page.evaluate(
