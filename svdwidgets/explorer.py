@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as ipw
-import numpy as np
-import torch
 import traitlets
 from torch import nn
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.selection import Selection
 
 __all__ = ["Explorer"]
@@ -374,36 +373,8 @@ def _check_inputs(
     """Validate what the Explorer was given, before any widget is drawn; the input shape."""
     if not isinstance(model, nn.Module):
         raise SVDWidgetsError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
-    if data is not None:
-        if not isinstance(data, torch.Tensor):
-            raise SVDWidgetsError(
-                f"data must be a tensor of images (N, C, H, W), got {type(data).__name__}"
-            )
-        if data.ndim != 4 or data.shape[0] == 0:
-            raise SVDWidgetsError(
-                f"data must be a non-empty (N, C, H, W) tensor, got shape {tuple(data.shape)}"
-            )
-        if not data.is_floating_point():
-            raise SVDWidgetsError(f"data must be floating point images, got dtype {data.dtype}")
-        if not bool(torch.isfinite(data).all()):
-            raise SVDWidgetsError("data contains NaN or infinite values")
-    if labels is not None:
-        if data is None:
-            raise SVDWidgetsError("labels were given without data")
-        a = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
-        if a.shape != (data.shape[0],) or not np.issubdtype(a.dtype, np.integer):
-            raise SVDWidgetsError(
-                f"labels must be {data.shape[0]} integers (one per input), got shape "
-                f"{a.shape} of {a.dtype}"
-            )
-        if a.min() < 0:
-            raise SVDWidgetsError(f"labels must be non-negative class indices, got {a.min()}")
-        if class_names is not None and int(a.max()) >= len(class_names):
-            raise SVDWidgetsError(
-                f"label {int(a.max())} has no name: class_names has {len(class_names)} entries"
-            )
-    if class_names is not None and labels is None:
-        raise SVDWidgetsError("class_names were given without labels")
+    check_images(data)
+    check_labels(labels, data, class_names)
     if input_shape is None:
         if data is None:
             raise SVDWidgetsError("pass input_shape=(C, H, W), or data to take it from")

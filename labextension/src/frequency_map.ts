@@ -14,7 +14,7 @@ import {
 
 import { viridis, viridisStops } from './colormap';
 import { IColorScale, colorScale, formatSigned, formatValue } from './scale';
-import { select, selectedIn, selectionOf, selectionSerializers } from './selection';
+import { followSelection, select, selectedIn, selectionSerializers } from './selection';
 import { NDArray, arraySerializer } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -393,17 +393,12 @@ export class FrequencyMapView extends DOMWidgetView {
 
   /** Follow the shared selection (if any): its changes redraw the outline. */
   private _bindShared(): void {
-    if (this._shared) {
-      this.stopListening(this._shared);
-    }
-    this._shared = selectionOf(this.model);
-    if (this._shared) {
-      this.listenTo(this._shared, 'change:layer change:indices', this._updateSelection);
-    }
+    this._shared = followSelection(this, this._shared, () => this._updateSelection());
     if (this._selection) {
       this._updateSelection();
     }
   }
+
 
   /**
    * The frequency to outline: with a shared selection, that of its first index on this layer

@@ -28,7 +28,7 @@ import {
   sigmaLabel,
   truncate
 } from './hypergraph_layout';
-import { select, selectedIn, selectionOf, selectionSerializers } from './selection';
+import { followSelection, select, selectedIn, selectionSerializers } from './selection';
 import { NDArray, arraySerializer } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -411,17 +411,12 @@ export class HypergraphView extends DOMWidgetView {
 
   /** Follow the shared selection (if any): its directions are the selected nodes. */
   private _bindShared(): void {
-    if (this._shared) {
-      this.stopListening(this._shared);
-    }
-    this._shared = selectionOf(this.model);
-    if (this._shared) {
-      this.listenTo(this._shared, 'change:layer change:indices', this._updateSelection);
-    }
+    this._shared = followSelection(this, this._shared, () => this._updateSelection());
     if (this._status) {
       this._updateSelection();
     }
   }
+
 
   /** The nodes of the directions in the shared selection. */
   private _sharedNodes(graph: IGraph): number[] {

@@ -82,6 +82,32 @@ export function selectionOf(model: WidgetModel): WidgetModel | null {
   return isModel(s) ? s : null;
 }
 
+/** What `followSelection` needs of a view (a Backbone view: DOMWidgetView is one). */
+interface IListener {
+  model: WidgetModel;
+  listenTo(other: WidgetModel, events: string, callback: () => void): unknown;
+  stopListening(other?: WidgetModel): unknown;
+}
+
+/**
+ * Follow the view's current `selection` (after `change:selection`, or on render): stop
+ * listening to `previous`, call `redraw` on every change of the new one; returns it.
+ */
+export function followSelection(
+  view: IListener,
+  previous: WidgetModel | null,
+  redraw: () => void
+): WidgetModel | null {
+  if (previous) {
+    view.stopListening(previous);
+  }
+  const next = selectionOf(view.model);
+  if (next) {
+    view.listenTo(next, 'change:layer change:indices', redraw);
+  }
+  return next;
+}
+
 export const selectionSerializers: ISerializers = {
   selection: { deserialize: unpack_models }
 };

@@ -14,7 +14,7 @@ import {
   WidgetModel
 } from '@jupyter-widgets/base';
 
-import { select, selectedIn, selectionOf, selectionSerializers } from './selection';
+import { followSelection, select, selectedIn, selectionSerializers } from './selection';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 /** One card, as the kernel sends it. */
@@ -280,15 +280,10 @@ export class VectorGalleryView extends DOMWidgetView {
   }
 
   private _bindSelection(): void {
-    if (this._selection) {
-      this.stopListening(this._selection);
-    }
-    this._selection = selectionOf(this.model);
-    if (this._selection) {
-      this.listenTo(this._selection, 'change:layer change:indices', this._updateSelection);
-    }
+    this._selection = followSelection(this, this._selection, () => this._updateSelection());
     this._updateSelection();
   }
+
 
   /** Mark the cards of the selected directions. */
   private _updateSelection(): void {

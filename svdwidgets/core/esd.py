@@ -20,6 +20,7 @@ histogram (``counts / (n · bin width)``) and both overlays share one y axis.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,13 @@ from svdwidgets.errors import SVDWidgetsError
 __all__ = [
     "Histogram",
     "LayerFits",
+    "as_values",
     "block_shape",
     "curve_indices",
     "esd_histogram",
     "expected_count",
     "layer_fits",
+    "log_ticks",
     "mp_bin_counts",
     "mp_density",
     "mp_support",
@@ -218,3 +221,49 @@ def power_law_density(x: ArrayLike, tail: rmt.PowerLawFit, n_total: int) -> Floa
     alpha, xmin = tail.alpha, tail.xmin
     pdf = (alpha - 1.0) / xmin * np.power(np.where(lam >= xmin, lam, xmin) / xmin, -alpha)
     return np.asarray(np.where(lam >= xmin, tail.n_tail / n_total * pdf, np.nan), dtype=np.float64)
+
+
+def as_values(values: Any, name: str) -> NDArray[np.float64]:
+    """Singular values as a descending float64 array (checked: 1-D, finite, non-negative).
+
+    ``values`` is a tensor or anything numpy reads; ``name`` (the layer) is for the message.
+    """
+    detach = getattr(values, "detach", None)
+    if callable(detach):
+        values = detach().cpu().double().numpy()
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SVDWidgetsError(f"layer {name!r}: singular values must be numbers: {err}") from err
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise SVDWidgetsError(
+            f"layer {name!r}: need a non-empty 1-D array of finite, non-negative singular "
+            f"values; got shape {a.shape}"
+        )
+    return np.sort(a)[::-1].copy()
+
+
+LOG_TICK_STEPS = ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))
+"""Mantissas of log-axis ticks, finest first."""
+
+
+def log_ticks(
+    lo: float,
+    hi: float,
+    *,
+    most: int = 9,
+    steps: tuple[tuple[float, ...], ...] = LOG_TICK_STEPS,
+) -> NDArray[np.float64]:
+    """Round tick values for a log axis over ``[lo, hi]``: the finest of ``steps`` per decade
+    that gives at most ``most`` ticks (1-2-5, then 1-3, then decades). ``[lo, hi]`` itself
+    when fewer than two round values fall inside."""
+    decades = np.arange(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    ticks = np.array([lo, hi])
+    for mantissas in steps:
+        ticks = np.array([m * 10.0**d for d in decades for m in mantissas])
+        ticks = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
+        if ticks.size <= most:
+            break
+    if ticks.size < 2:
+        return np.array([lo, hi])
+    return ticks

@@ -7,12 +7,13 @@ Figures are sized for print: :data:`COLUMN` (3.4 in, one column of a two-column 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from svdwidgets import _palette
 
 COLUMN = 3.4
 """Width in inches of one column of a two-column paper."""
@@ -24,30 +25,10 @@ LABEL = 8.0
 TICK = 7.0
 SMALL = 6.5
 
-#: The SpectrumView's colours (matplotlib's tab10, as the bqplot view uses them).
-COLORS = {
-    "main": "#1f77b4",
-    "selected": "#d62728",
-    "fft": "#ff7f0e",
-    "exact": "#2ca02c",
-    "unfolded": "#9467bd",
-    "mp": "#17becf",
-    "tail": "#e377c2",
-}
-
-#: Tableau 10: the HypergraphView's class colours (``hypergraph_layout.ts::CATEGORICAL``).
-CATEGORICAL = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-)
+COLORS = _palette.COLORS
+"""The spectrum's colours, shared with the widgets (:mod:`svdwidgets._palette`)."""
+CATEGORICAL = _palette.CATEGORICAL
+"""The class colours, shared with the hypergraph view."""
 
 
 def class_color(c: int) -> str:
@@ -115,13 +96,9 @@ def readable_log_axis(axis: Any, lo: float, hi: float) -> None:
     axis.set_minor_formatter(NullFormatter())
     if not (lo > 0 and hi > lo) or hi / lo >= 100:
         return
-    decades = np.arange(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-    ticks = np.array([])
-    for steps in STEPS:
-        ticks = np.array([m * 10.0**d for d in decades for m in steps])
-        ticks = ticks[(ticks >= lo) & (ticks <= hi)]
-        if ticks.size <= 7:
-            break
+    from svdwidgets.core.esd import log_ticks
+
+    ticks = log_ticks(lo, hi, most=7, steps=STEPS)
     if ticks.size < 3:  # a narrow range: evenly spaced plain numbers
         from matplotlib.ticker import MaxNLocator
 

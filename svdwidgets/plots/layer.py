@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from svdwidgets.core.esd import as_values
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.plots import _style as st
 
@@ -60,23 +61,6 @@ class LayerData:
     histogram: Any  # esd.Histogram
     fits: Any  # esd.LayerFits
     note: str = ""
-
-
-def as_values(values: Any, name: str) -> np.ndarray:
-    """Singular values as a descending float64 array (checked: 1-D, finite, non-negative)."""
-    detach = getattr(values, "detach", None)
-    if callable(detach):
-        values = detach().cpu().double().numpy()
-    try:
-        a = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise SVDWidgetsError(f"layer {name!r}: singular values must be numbers: {err}") from err
-    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise SVDWidgetsError(
-            f"layer {name!r}: need a non-empty 1-D array of finite, non-negative singular "
-            f"values; got shape {a.shape}"
-        )
-    return np.sort(a)[::-1].copy()
 
 
 def layer_data(

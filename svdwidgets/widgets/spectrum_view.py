@@ -46,6 +46,7 @@ import traitlets
 from ipywidgets import widget_serialization
 from ipywidgets.embed import dependency_state
 
+from svdwidgets._palette import COLORS
 from svdwidgets.core import esd
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets.selection import Selection, SpectrumLink
@@ -55,15 +56,6 @@ __all__ = ["COMPARE_METHODS", "SpectrumView", "brush_to_indices"]
 COMPARE_METHODS = ("fft", "exact", "unfolded")
 """The methods the comparison boxes can overlay on the sorted-values plot."""
 
-COLORS = {
-    "main": "#1f77b4",
-    "selected": "#d62728",
-    "fft": "#ff7f0e",
-    "exact": "#2ca02c",
-    "unfolded": "#9467bd",
-    "mp": "#17becf",
-    "tail": "#e377c2",
-}
 #: Selected indices drawn one by one up to this many; above it only those on the sent curve.
 MAX_HIGHLIGHT = 2000
 
@@ -74,22 +66,6 @@ def brush_to_indices(x0: float, x1: float, n: int) -> tuple[int, int] | None:
     first = max(math.ceil(lo_x) - 1, 0)
     last = min(math.floor(hi_x) - 1, n - 1)
     return (first, last) if first <= last else None
-
-
-def _as_values(values: Any, name: str) -> np.ndarray:
-    detach = getattr(values, "detach", None)
-    if callable(detach):
-        values = detach().cpu().double().numpy()
-    try:
-        a = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise SVDWidgetsError(f"layer {name!r}: singular values must be numbers: {err}") from err
-    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise SVDWidgetsError(
-            f"layer {name!r}: need a non-empty 1-D array of finite, non-negative singular "
-            f"values; got shape {a.shape}"
-        )
-    return np.sort(a)[::-1].copy()
 
 
 @dataclass
@@ -138,7 +114,7 @@ def _layers_of(source: object) -> dict[str, _Layer]:
             e = source.entry(n)  # type: ignore[attr-defined]
             s = e.spectrum
             out[n] = _Layer(
-                n, _as_values(s.values, n), s.method, s.exact, e.geometry, e, e.note or ""
+                n, esd.as_values(s.values, n), s.method, s.exact, e.geometry, e, e.note or ""
             )
         return out
     if isinstance(source, Mapping):
@@ -156,24 +132,11 @@ def _layers_of(source: object) -> dict[str, _Layer]:
     for n, s in spectra.items():
         if hasattr(s, "method") and hasattr(s, "values"):
             out[str(n)] = _Layer(
-                str(n), _as_values(s.values, n), s.method, s.exact, s.geometry, None, ""
+                str(n), esd.as_values(s.values, n), s.method, s.exact, s.geometry, None, ""
             )
         else:
-            out[str(n)] = _Layer(str(n), _as_values(s, n), "given", None, None, None, "")
+            out[str(n)] = _Layer(str(n), esd.as_values(s, n), "given", None, None, None, "")
     return out
-
-
-def _log_ticks(lo: float, hi: float) -> np.ndarray:
-    """Tick values for a log axis over ``[lo, hi]``: 1-2-5 per decade, or decades when wide."""
-    decades = np.arange(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-    for steps in ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)):
-        ticks = np.array([m * 10.0**d for d in decades for m in steps])
-        ticks = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
-        if ticks.size <= 9:
-            break
-    if ticks.size < 2:
-        return np.array([lo, hi])
-    return ticks
 
 
 def _fmt(x: float) -> str:
@@ -771,7 +734,7 @@ class SpectrumView(ipw.VBox):
             self._main_line.x, self._main_line.y = x, y
             self._main_line.labels = [f"{self.layer}: {_method_label(data.method, data.exact)}"]
             self._points.x, self._points.y = x, y
-            self._ax_sigma.tick_values = _log_ticks(float(y.min()), float(y.max()))
+            self._ax_sigma.tick_values = esd.log_ticks(float(y.min()), float(y.max()))
             self._fig_sorted.title = f"{self.layer}: sorted singular values"
             self._brush.selected = None
             self._rank_ticks()
@@ -801,7 +764,7 @@ class SpectrumView(ipw.VBox):
                 if spec is None:
                     line.visible = False
                     continue
-                idx, y = self._curve(_as_values(spec.values, self.layer))
+                idx, y = self._curve(esd.as_values(spec.values, self.layer))
                 line.x, line.y = idx + 1.0, y
                 line.labels = [self._overlay_label(m, spec)]
                 line.visible = True
@@ -829,7 +792,7 @@ class SpectrumView(ipw.VBox):
             finite = y[np.isfinite(y) & (y > 0)]
             # d3's own log ticks label every 1..9 of a narrow decade, on top of each other
             self._ax_density.tick_values = (
-                _log_ticks(float(finite.min()), float(finite.max()))
+                esd.log_ticks(float(finite.min()), float(finite.max()))
                 if self.log_bins and finite.size
                 else None
             )

@@ -47,6 +47,7 @@ from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
+from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.images import png_bytes
 from svdwidgets.widgets.selection import Selection
 
@@ -195,8 +196,8 @@ class VectorGallery(DOMWidget):
                 raise SVDWidgetsError(f"{name} must be an int >= {low}, got {value!r}")
         self._prof = prof
         self._k = k
-        self._data = _check_data(data)
-        self._labels = _check_labels(labels, self._data)
+        self._data = check_images(data)
+        self._labels = check_labels(labels, self._data, class_names)
         self._class_names = None if class_names is None else [str(c) for c in class_names]
         self._n_examples = n_examples if self._data is not None else 0
         self._cache = cache if cache is not None else ImageCache()
@@ -598,31 +599,3 @@ class VectorGallery(DOMWidget):
 
 def _signed(k: int, n: int) -> int:
     return k - n if k > n // 2 else k
-
-
-def _check_data(data: Any) -> Any:
-    if data is None:
-        return None
-    import torch
-
-    if not isinstance(data, torch.Tensor):
-        raise SVDWidgetsError(
-            f"data must be a tensor of inputs (N, C, H, W), got {type(data).__name__}"
-        )
-    if data.ndim != 4 or data.shape[0] == 0:
-        raise SVDWidgetsError(
-            f"data must be a non-empty (N, C, H, W) tensor, got shape {tuple(data.shape)}"
-        )
-    return data
-
-
-def _check_labels(labels: Any, data: Any) -> Any:
-    if labels is None:
-        return None
-    a = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
-    if data is None or a.shape != (data.shape[0],) or not np.issubdtype(a.dtype, np.integer):
-        raise SVDWidgetsError(
-            f"labels must be {data.shape[0] if data is not None else 'N'} integers, one per "
-            f"input, got shape {a.shape} ({a.dtype})"
-        )
-    return a

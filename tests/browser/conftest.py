@@ -87,6 +87,20 @@ class LabServer:
     def url(self, notebook: str) -> str:
         return f"{self.base}/lab/tree/{notebook}?token={self.token}"
 
+    def write_notebook(self, name: str, *cells: str) -> str:
+        """Write a notebook of these code cells (python3 kernel) into the root; its name."""
+        import nbformat
+
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+        nbformat.write(nb, self.root / name)
+        return name
+
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[LabServer]:

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 NOTEBOOK = "explorer.ipynb"
 
 SETUP = """\
@@ -71,17 +69,6 @@ JS_LINKED = """(i) => {
 }"""
 
 
-def _write_notebook(root: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbformat.write(nb, root / NOTEBOOK)
-
-
 def _state(page: Any, notebook_js: Any) -> dict[str, Any]:
     out = page.evaluate(notebook_js.kernel_exec, STATE)
     return dict(json.loads(out))
@@ -92,7 +79,7 @@ def test_explorer_links_every_view_in_jupyterlab(
 ) -> None:
     from playwright.sync_api import expect
 
-    _write_notebook(lab_server.root)
+    lab_server.write_notebook(NOTEBOOK, SETUP)
     context = browser.new_context(viewport={"width": 1400, "height": 3200})
     page = context.new_page()
     console: list[str] = []

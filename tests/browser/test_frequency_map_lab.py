@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 NOTEBOOK = "frequency_map.ipynb"
 GRID = 14
 
@@ -81,21 +79,10 @@ JS_CLICK_LATENCY = """([fh, fw]) => new Promise((resolve, reject) => {
 })"""
 
 
-def _write_notebook(root: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbformat.write(nb, root / NOTEBOOK)
-
-
 def test_frequency_map_in_jupyterlab(lab_server: Any, browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    _write_notebook(lab_server.root)
+    lab_server.write_notebook(NOTEBOOK, SETUP)
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     page = context.new_page()
     console: list[str] = []

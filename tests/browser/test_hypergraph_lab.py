@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 NOTEBOOK = "hypergraph.ipynb"
 
 BUILD = """\
@@ -84,17 +82,6 @@ JS_FITS = """w => {
 }"""
 
 
-def _write_notebook(root: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbformat.write(nb, root / NOTEBOOK)
-
-
 def _marked(page: Any, what: str, cls: str, root: str = ".svdw-hypergraph") -> list[int]:
     return list(page.evaluate(JS_MARKED, [root, what, cls]))
 
@@ -102,7 +89,7 @@ def _marked(page: Any, what: str, cls: str, root: str = ".svdw-hypergraph") -> l
 def test_hypergraph_in_jupyterlab(lab_server: Any, browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    _write_notebook(lab_server.root)
+    lab_server.write_notebook(NOTEBOOK, SETUP)
     context = browser.new_context(viewport={"width": 1200, "height": 1100})
     page = context.new_page()
     console: list[str] = []

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 NOTEBOOK = "spectrum_view.ipynb"
 
 SETUP = """\
@@ -67,23 +65,12 @@ JS_CLICK_LATENCY = """([j, want]) => new Promise((resolve, reject) => {
 })"""
 
 
-def _write_notebook(root: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbformat.write(nb, root / NOTEBOOK)
-
-
 def test_spectrum_view_in_jupyterlab(
     lab_server: Any, browser: Any, artifacts: Path, notebook_js: Any
 ) -> None:
     from playwright.sync_api import expect
 
-    _write_notebook(lab_server.root)
+    lab_server.write_notebook(NOTEBOOK, SETUP)
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
     page = context.new_page()
     console: list[str] = []
