@@ -329,7 +329,7 @@ class Explorer(ipw.VBox):
         picked = [i for i in sel.indices if i < len(spec.values)] if sel.layer == self.layer else []
         parts = [
             f"{len(spec.values):,} singular values · method {spec.method}"
-            + (" (exact)" if spec.exact else " (approximation)"),
+            + ("" if spec.method == "exact" else " (exact)" if spec.exact else " (approximation)"),
             f"σ_max = {float(spec.values[0]):.4g}",
         ]
         if entry.folded:

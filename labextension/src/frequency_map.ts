@@ -188,7 +188,10 @@ export class FrequencyMapView extends DOMWidgetView {
   /** (N_h, N_w, r) of the synced values, or null before any arrive. */
   get grid(): [number, number, number] | null {
     const fv: NDArray | null = this.model.get('frequency_values');
-    return fv && fv.shape.length === 3 ? [fv.shape[0], fv.shape[1], fv.shape[2]] : null;
+    // an empty map (no spectrum yet, e.g. a dashboard on a layer without one) draws nothing
+    return fv && fv.shape.length === 3 && fv.shape.every(n => n > 0)
+      ? [fv.shape[0], fv.shape[1], fv.shape[2]]
+      : null;
   }
 
   /** The shown value of DFT frequency (fh, fw) at the current rank. */

@@ -202,3 +202,42 @@ def test_explorer_links_every_view_in_jupyterlab(
     finally:
         (artifacts / "explorer-console.log").write_text("\n".join(console))
         context.close()
+
+
+def test_the_quickstart_notebook_shows_a_working_explorer(
+    lab_server: Any, browser: Any, artifacts: Path, notebook_js: Any
+) -> None:
+    """notebooks/01-quickstart.ipynb as shipped, run all in JupyterLab: the Explorer works."""
+    import shutil
+
+    from playwright.sync_api import expect
+
+    source = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
+    shutil.copy(source, lab_server.root / source.name)
+    context = browser.new_context(viewport={"width": 1400, "height": 3000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(lab_server.url(source.name))
+        page.wait_for_function(notebook_js.kernel_idle, timeout=90_000, polling=200)
+        page.evaluate(notebook_js.run_all)
+        ex = page.locator(".svdw-explorer")
+        expect(ex.locator(".svdw-gl-card")).to_have_count(8, timeout=120_000)
+        expect(ex.locator("img.svdw-gl-image")).to_have_count(8, timeout=120_000)
+        expect(ex.locator(".svdw-hg-node").first).to_be_visible()
+        # the last cell exported the page once the gallery was done
+        expect(page.locator(".jp-OutputArea-output", has_text="explorer.html")).to_be_visible(
+            timeout=60_000
+        )
+        assert (lab_server.root / "explorer.html").stat().st_size > 1_000_000
+        # it works: a click on the spectrum's top value selects the first card
+        page.locator(".svdw-sv-sorted .dot").first.dispatch_event("click")
+        expect(ex.locator(".svdw-gl-card.svdw-gl-selected")).to_have_count(1)
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(500)
+        ex.screenshot(path=str(artifacts / "45-quickstart-explorer.png"))
+        assert [e for e in errors if "svdw" in e.lower() or "Error" in e] == [], errors
+    finally:
+        context.close()

@@ -149,3 +149,15 @@ describe('FrequencyMapView', () => {
     expect(tip.textContent).toContain('σ_max = 35.00');
   });
 });
+
+describe('an empty FrequencyMap', () => {
+  it('draws nothing (no NaN sizes) until a spectrum arrives', async () => {
+    const empty = { dtype: 'float32', shape: [0, 0, 0], buffer: new DataView(new ArrayBuffer(0)) };
+    const { view } = await makeView({ frequency_values: empty });
+    expect(view.grid).toBe(null);
+    expect(view.el.querySelectorAll('rect.svdw-fm-cell')).toHaveLength(0);
+    const svg = view.el.querySelector('svg')!;
+    expect([svg.getAttribute('width'), svg.getAttribute('height')]).toEqual(['0', '0']);
+    expect(view.el.querySelector('.svdw-fm-status')!.textContent).toBe('no spectrum');
+  });
+});
