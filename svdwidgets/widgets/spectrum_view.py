@@ -657,10 +657,14 @@ class SpectrumView(ipw.VBox):
             self.methods = wanted
 
     def _on_click(self, mark: Any, event: dict[str, Any]) -> None:
+        if self.link is not None:
+            # the browser's SpectrumLink already wrote the click into the shared selection;
+            # writing it again from here would race its (throttled) message and could undo a
+            # later gesture
+            return
         i = int(event["data"]["index"])
         if 0 <= i < self._sent.size:
             self.selected = [int(self._sent[i])]
-            self._push()
 
     def _on_brushing(self, change: traitlets.Bunch) -> None:
         # the gesture settled: map the brushed ranks to indices once, not on every mouse move

@@ -85,7 +85,8 @@ class LabServer:
         self.root, self.base, self.token = root, base, token
 
     def url(self, notebook: str) -> str:
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+        # reset: a fresh workspace, not the tabs an earlier test left open on this server
+        return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"
 
     def write_notebook(self, name: str, *cells: str) -> str:
         """Write a notebook of these code cells (python3 kernel) into the root; its name."""
