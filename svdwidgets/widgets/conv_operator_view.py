@@ -30,12 +30,10 @@ moving a slider back costs nothing.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +47,10 @@ from svdwidgets.core.conv_svd import spectrum_of
 from svdwidgets.core.fft import polyphase_kernel, symbols
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.core.operator import ConvOperator
+from svdwidgets.core.solvers import single_threaded_lapack
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
+from svdwidgets.widgets._sync import held
 
 __all__ = [
     "LIMITS",
@@ -167,20 +167,6 @@ def _fft_reason(g: ConvGeometry) -> str:
     )
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch single-threaded for one picture: its many tiny ops (small convs, 4x4 SVDs,
-    matmuls) ran 2-4x faster than with torch's 2 threads on a shared 2-core machine (a
-    576x576 picture: 170 ms -> 50 ms). ``solvers.single_threaded_lapack`` cannot wrap them:
-    its lock is not re-entrant and ``spectrum_of`` takes it inside."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def operator_picture(weight: torch.Tensor, geometry: ConvGeometry) -> OperatorPicture:
     """Dense operator, exact, ``fft`` and ``unfolded`` values and frequency blocks of one layer.
 
@@ -194,7 +180,10 @@ def operator_picture(weight: torch.Tensor, geometry: ConvGeometry) -> OperatorPi
     fft: np.ndarray | None = None
     fft_exact: bool | None = None
     blocks: np.ndarray | None = None
-    with _one_thread():
+    # torch single-threaded for one picture: its many tiny ops (small convs, 4x4 SVDs,
+    # matmuls) ran 2-4x faster than with torch's 2 threads on a shared 2-core machine
+    # (a 576x576 picture: 170 ms -> 50 ms)
+    with single_threaded_lapack():
         dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
         dense = ConvOperator(weight, geometry, dtype=dtype).to_dense().double()
         exact = torch.linalg.svdvals(dense).numpy()
@@ -699,14 +688,6 @@ class ConvOperatorView(ipw.VBox):
 
     # -- drawing -----------------------------------------------------------------------------
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _held(*widgets: Any) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for w in widgets:
-                stack.enter_context(w.hold_sync())
-            yield
-
     def _refresh(self) -> None:
         start = time.perf_counter()
         result = self._compute()
@@ -733,7 +714,7 @@ class ConvOperatorView(ipw.VBox):
         limit = float(np.abs(p.matrix).max()) or 1.0
         out_cells = g.output_size[0] * g.output_size[1]
         lx, ly = _grid_lines(rows, cols, out_cells, g.input_size[0] * g.input_size[1])
-        with self._held(self._heat_a, self._lines_a, self._xs_a, self._ys_a, self._cs_a):
+        with held(self._heat_a, self._lines_a, self._xs_a, self._ys_a, self._cs_a):
             self._xs_a.min, self._xs_a.max = -0.5, cols - 0.5
             self._ys_a.min, self._ys_a.max = -0.5, rows - 0.5
             self._cs_a.min, self._cs_a.max = -limit, limit
@@ -774,7 +755,7 @@ class ConvOperatorView(ipw.VBox):
         lx, ly = _grid_lines(nh, nw, 1, 1)
         self._ax_bx.tick_values = _ticks(nw)
         self._ax_by.tick_values = _ticks(nh)
-        with self._held(self._heat_b, self._lines_b, self._xs_b, self._ys_b, self._cs_b):
+        with held(self._heat_b, self._lines_b, self._xs_b, self._ys_b, self._cs_b):
             self._xs_b.min, self._xs_b.max = -0.5, nw - 0.5
             self._ys_b.min, self._ys_b.max = -0.5, nh - 0.5
             self._cs_b.max = float(image.max()) or 1.0
@@ -792,7 +773,7 @@ class ConvOperatorView(ipw.VBox):
         )
 
     def _draw_spectrum(self, p: OperatorPicture) -> None:
-        with self._held(self._line_exact, self._dots_fft, self._dots_unfolded):
+        with held(self._line_exact, self._dots_fft, self._dots_unfolded):
             self._ax_rank.tick_values = _ticks(p.exact.size + 1)[1:] if p.exact.size > 1 else [1.0]
             self._line_exact.x = np.arange(1, p.exact.size + 1, dtype=np.float64)
             self._line_exact.y = p.exact

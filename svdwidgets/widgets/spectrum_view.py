@@ -28,13 +28,12 @@ points it draws. The widget state stays small for any layer size: the curves are
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from ipywidgets.embed import dependency_state
 from svdwidgets._palette import COLORS
 from svdwidgets.core import esd
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.widgets._sync import held
 from svdwidgets.widgets.selection import Selection, SpectrumLink
 
 __all__ = ["COMPARE_METHODS", "SpectrumView", "brush_to_indices"]
@@ -615,7 +615,7 @@ class SpectrumView(ipw.VBox):
     @traitlets.observe("log_index")
     def _on_log_index(self, change: traitlets.Bunch) -> None:
         self._xs_sorted = bq.LogScale() if change["new"] else bq.LinearScale()
-        with self._held(self._fig_sorted, self._ax_rank, *self._sorted_marks()):
+        with held(self._fig_sorted, self._ax_rank, *self._sorted_marks()):
             for mark in self._sorted_marks():
                 mark.scales = {"x": self._xs_sorted, "y": self._ys_sorted}
             self._ax_rank.scale = self._xs_sorted
@@ -630,7 +630,7 @@ class SpectrumView(ipw.VBox):
         self._xs_esd = bq.LogScale() if log else bq.LinearScale()
         self._ys_esd = bq.LogScale() if log else bq.LinearScale()
         marks = (self._hist, self._mp_line, self._tail_line, self._sel_esd)
-        with self._held(self._ax_lambda, self._ax_density, *marks):
+        with held(self._ax_lambda, self._ax_density, *marks):
             for mark in marks:
                 mark.scales = {"x": self._xs_esd, "y": self._ys_esd}
             self._ax_lambda.scale = self._xs_esd
@@ -703,14 +703,6 @@ class SpectrumView(ipw.VBox):
     # Drawing (each under hold_sync: one message per widget)
     # ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _held(*widgets: Any) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for w in widgets:
-                stack.enter_context(w.hold_sync())
-            yield
-
     def _sorted_marks(self) -> list[Any]:
         return [self._main_line, *self._overlays.values(), self._points, self._sel_points]
 
@@ -734,7 +726,7 @@ class SpectrumView(ipw.VBox):
         x = self._sent + 1.0
         if self.link is not None:
             self.link.show(self.layer, self._sent)
-        with self._held(self._fig_sorted, self._main_line, self._points, self._brush):
+        with held(self._fig_sorted, self._main_line, self._points, self._brush):
             self._main_line.x, self._main_line.y = x, y
             self._main_line.labels = [f"{self.layer}: {_method_label(data.method, data.exact)}"]
             self._points.x, self._points.y = x, y
@@ -790,7 +782,7 @@ class SpectrumView(ipw.VBox):
         if self.log_bins:
             y = np.where(y > 0, y, np.nan)  # empty bins: gaps (log axis)
         marks = (self._fig_esd, self._hist, self._mp_line, self._tail_line)
-        with self._held(*marks):
+        with held(*marks):
             self._fig_esd.title = f"{self.layer}: ESD of λ = σ²"
             self._hist.x, self._hist.y = x, y
             finite = y[np.isfinite(y) & (y > 0)]
@@ -873,7 +865,7 @@ class SpectrumView(ipw.VBox):
         lam = sigma**2
         on_bins = lam >= hist.edges[0] if self.log_bins else np.ones(lam.size, dtype=bool)
         dens = hist.density[hist.bin_of(lam[on_bins])]
-        with self._held(self._sel_points, self._sel_esd):
+        with held(self._sel_points, self._sel_esd):
             self._sel_points.x, self._sel_points.y = sel + 1.0, sigma
             self._sel_esd.x, self._sel_esd.y = lam[on_bins], dens
         self._draw_status()
