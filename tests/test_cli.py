@@ -20,10 +20,10 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from exported_page import widget_models, widget_state
 from torch import nn
 
 import svdwidgets as sw
@@ -81,37 +81,20 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     pngs = [out / "overview.png", *(out / "layers" / f"{n}.png" for n in layers)]
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
     # the offline HTML figure: the frequency maps of the fft conv layers and the hypergraph
-    models = _widget_models(out / "report.html")
+    models = widget_models(out / "report.html")
     assert models.count("FrequencyMapModel") == 3 and models.count("HypergraphModel") == 1
     assert "the class hypergraph" in summary["notes"]["report.html"]
     # the Explorer page: linked views of the last conv layer, every gallery card rendered
-    models = _widget_models(out / "explorer.html")
+    models = widget_models(out / "explorer.html")
     assert {"SelectionModel", "SpectrumLinkModel", "VectorGalleryModel"} <= set(models)
     assert "block.conv2" in summary["notes"]["explorer.html"]
-    gallery = _widget_state(out / "explorer.html", "VectorGalleryModel")
+    gallery = widget_state(out / "explorer.html", "VectorGalleryModel")
     assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
     assert all(card["state"] == "done" for card in gallery["items"])
     # small layers: the overview has the exact σ_max of the 3 fft-approximated ones
     assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 3 ")
     # nothing left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["default"]
-
-
-def _widget_models(page: Path) -> list[str]:
-    """The model names in an exported page's widget state."""
-    text = page.read_text()
-    tag = '<script type="application/vnd.jupyter.widget-state+json">'
-    state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])
-    return [m["model_name"] for m in state["state"].values()]
-
-
-def _widget_state(page: Path, model_name: str) -> dict[str, Any]:
-    """The state of the one widget of ``model_name`` in an exported page."""
-    text = page.read_text()
-    tag = '<script type="application/vnd.jupyter.widget-state+json">'
-    state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])
-    (found,) = [m["state"] for m in state["state"].values() if m["model_name"] == model_name]
-    return dict(found)
 
 
 def _importable(name: str) -> bool:
@@ -174,7 +157,7 @@ def test_user_architecture_with_data_and_overwrite(
     assert summary["input_shape"] == [1, 8, 8] and summary["layers"] == ["0", "4"]
     assert not Path("rep/explorer.html").exists()
     assert summary["notes"]["explorer.html"] == "skipped (--no-explorer)"
-    models = _widget_models(Path("rep/report.html"))
+    models = widget_models(Path("rep/report.html"))
     assert models.count("HypergraphModel") == 1 and models.count("FrequencyMapModel") == 1
     # the conv is circular: fft is exact, σ_max is that of the dense operator
     conv = net[0]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from exported_page import widget_state
 
 pytest.importorskip("mlxtend")
 
@@ -41,10 +41,7 @@ def test_main_job_prints_every_layer_and_writes_the_explorer(tmp_path: Path) -> 
     # the quickstart's Explorer, written as a page with every gallery card rendered
     page = tmp_path / "qs" / "explorer.html"
     assert f"open {page.resolve()}" in out and "svdwidgets lab" in out
-    text = page.read_text()
-    tag = '<script type="application/vnd.jupyter.widget-state+json">'
-    state = json.loads(text.split(tag, 1)[1].split("</script>", 1)[0])["state"]
-    (gallery,) = [m["state"] for m in state.values() if m["model_name"] == "VectorGalleryModel"]
+    gallery = widget_state(page, "VectorGalleryModel")
     assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
     assert {card["state"] for card in gallery["items"]} == {"done"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["qs"]  # nothing else written
