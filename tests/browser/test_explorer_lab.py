@@ -74,6 +74,20 @@ def _state(page: Any, notebook_js: Any) -> dict[str, Any]:
     return dict(json.loads(out))
 
 
+def _state_when(page: Any, notebook_js: Any, ready: Any, timeout: float = 15.0) -> dict[str, Any]:
+    """The kernel's state once ``ready(state)`` holds (or the last one read after ``timeout``).
+
+    The browser writes the selection first and ipywidgets throttles its messages to the kernel,
+    so an execute request sent right after a click can overtake the click's own update.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        s = _state(page, notebook_js)
+        if ready(s) or time.monotonic() > deadline:
+            return s
+        page.wait_for_timeout(200)
+
+
 def test_explorer_links_every_view_in_jupyterlab(
     lab_server: Any, browser: Any, artifacts: Path, notebook_js: Any
 ) -> None:
@@ -120,7 +134,7 @@ def test_explorer_links_every_view_in_jupyterlab(
         linked = page.evaluate(JS_LINKED, 0)
         assert linked["card"] == 0 and linked["frequency_marks"] >= 1, linked
         expect(ex.locator(".svdw-ex-summary")).to_contain_text("selected i = 0")
-        s = _state(page, notebook_js)
+        s = _state_when(page, notebook_js, lambda s: s["selection"] == ["block.conv2", [0]])
         assert s["selection"] == ["block.conv2", [0]] and s["spectrum"] == [0], s
 
         # 2. Click-to-linked-update latency, images cached: spectrum dots of shown cards.
@@ -143,7 +157,9 @@ def test_explorer_links_every_view_in_jupyterlab(
                 f".includes('selected i = {card3}')",
             ],
         )
-        assert _state(page, notebook_js)["selection"] == ["block.conv2", [card3]]
+        want = ["block.conv2", [card3]]
+        s = _state_when(page, notebook_js, lambda s: s["selection"] == want)
+        assert s["selection"] == want, s
         assert page.evaluate(JS_LINKED, card3)["frequency_marks"] >= 1
         page.mouse.move(0, 0)
         page.wait_for_timeout(500)
@@ -158,7 +174,7 @@ def test_explorer_links_every_view_in_jupyterlab(
                 "() => document.querySelector('.svdw-ex-summary').textContent.includes('selected')",
             ],
         )
-        picked = _state(page, notebook_js)["selection"]
+        picked = _state_when(page, notebook_js, lambda s: s["selection"][1] != [card3])["selection"]
         assert picked[0] == "block.conv2" and 1 <= len(picked[1]) <= 2
 
         # 5. Click a hypergraph node of another layer: every view switches to that layer.
@@ -172,7 +188,7 @@ def test_explorer_links_every_view_in_jupyterlab(
             f".startsWith({json.dumps(node_layer)})",
             timeout=20_000,
         )
-        s = _state(page, notebook_js)
+        s = _state_when(page, notebook_js, lambda s: s["selection"][0] == node_layer)
         assert s["layer"] == node_layer and s["selection"][0] == node_layer, s
         expect(ex.locator(".svdw-hg-node.svdw-hg-selected")).to_have_count(1)
         expect(ex.locator(".svdw-gl-card.svdw-gl-selected")).to_have_count(1, timeout=60_000)
