@@ -301,7 +301,11 @@ def main() -> None:
         "--sides", default="right,left", help="singular vector sides to compare (right, left)"
     )
     parser.add_argument("--gpu", action="store_true", help="also the CUDA variant")
+    parser.add_argument(
+        "--gpu-only", action="store_true", help="only the CUDA variant (benchmarks/gpu_suite.sh)"
+    )
     args = parser.parse_args()
+    args.gpu = args.gpu or args.gpu_only
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if STAND_IN:
@@ -314,7 +318,7 @@ def main() -> None:
     model = load_default().model
     prof = sw.profile(model, (1, 28, 28), cache=False, progress=False, layers=["block.conv1"])
     sides = args.sides.split(",")
-    for threads in [int(t) for t in args.threads.split(",")]:
+    for threads in [] if args.gpu_only else [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         for side in sides:
             compare(

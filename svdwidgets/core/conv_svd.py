@@ -231,9 +231,9 @@ def _fft(
         )
     blocks = block_values(weight, geometry, dtype=dtype, device=device, memory_budget=budget)
     kernel = polyphase_kernel(weight.to(dtype=dtype), geometry)
-    return FFTSpectrum(
-        blocks, kernel, geometry, exact=geometry.fft_is_exact, solver=solver_name(device), k=k
-    )
+    _, m, n = kernel.block_shape
+    solver = solver_name(device, (m, n))
+    return FFTSpectrum(blocks, kernel, geometry, exact=geometry.fft_is_exact, solver=solver, k=k)
 
 
 def _exact(

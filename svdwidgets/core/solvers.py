@@ -8,31 +8,104 @@ and splits the batch over a pool of as many threads as torch may use: MKL's own 
 small SVDs is several times *slower* than one thread (measured here: 128 complex 128x128
 matrices, 0.71 s with 2 MKL threads, 0.12 s with 1).
 
-On CUDA the default cuSOLVER driver loops Jacobi SVDs matrix by matrix and is slower than a CPU
-core, so chunks of at most :data:`GESVDA_CHUNK` tall matrices go through the batched approximate
-driver ``gesvda``; its answer is checked per matrix against the Frobenius identity
-``Σσ² = ‖M‖_F²`` and any matrix where the identity fails (gesvda fails on rank-deficient
-matrices) is recomputed with the default driver.
+On CUDA the solver comes from a measured table, ``solver_table.json`` beside this module (block
+size -> fastest solver that meets the accuracy contract, written by ``benchmarks/gpu_suite.py``
+on a GPU). Where the table names none, chunks of at most :data:`GESVDA_CHUNK` tall matrices go
+through cuSOLVER's batched approximate driver ``gesvda`` (the default driver loops Jacobi SVDs
+matrix by matrix and is slower than a CPU core); its answer is checked per matrix against the
+Frobenius identity ``Σσ² = ‖M‖_F²`` and any matrix where the identity fails (gesvda fails on
+rank-deficient matrices) is recomputed with the default driver. The other solver is the batched
+one-sided Jacobi SVD in Triton (:mod:`svdwidgets.core.jacobi`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["GESVDA_CHUNK", "batched_svdvals", "single_threaded_lapack", "solver_name"]
+from svdwidgets.core.jacobi import jacobi_svd, jacobi_svdvals, triton_available
+
+__all__ = [
+    "CUDA_SOLVERS",
+    "GESVDA_CHUNK",
+    "SOLVER_TABLE",
+    "batched_svdvals",
+    "cuda_solver",
+    "jacobi_svd",
+    "jacobi_svdvals",
+    "preferred_cuda_solver",
+    "single_threaded_lapack",
+    "solver_name",
+]
 
 GESVDA_CHUNK = 4096
 _FROBENIUS_RTOL = 1e-3
+SOLVER_TABLE = Path(__file__).with_name("solver_table.json")
+# the names a table row may give, and what :func:`solver_name` reports for each
+CUDA_SOLVERS = {
+    "gesvda": "cusolver-gesvda+check",
+    "jacobi-f64": "triton-jacobi-f64",
+    "jacobi-f32": "triton-jacobi-f32",
+}
+_PREFERRED: contextvars.ContextVar[str | None] = contextvars.ContextVar("cuda_solver", default=None)
 
 
-def solver_name(device: torch.device) -> str:
-    """The name of the solver :func:`batched_svdvals` uses on ``device``."""
-    return "cusolver-gesvda+check" if device.type == "cuda" else "lapack-gesdd"
+@contextlib.contextmanager
+def preferred_cuda_solver(solver: str) -> Iterator[None]:
+    """Use ``solver`` (a key of :data:`CUDA_SOLVERS`) for every CUDA block size, in this
+    thread or task only (a context variable): how ``benchmarks/gpu_suite.py`` compares them."""
+    if solver not in CUDA_SOLVERS:
+        raise ValueError(f"unknown CUDA solver {solver!r}; one of {sorted(CUDA_SOLVERS)}")
+    token = _PREFERRED.set(solver)
+    try:
+        yield
+    finally:
+        _PREFERRED.reset(token)
+
+
+@functools.cache
+def _table_rows(path: Path = SOLVER_TABLE) -> tuple[dict[str, Any], ...]:
+    rows = json.loads(path.read_text(encoding="utf-8")).get("rows", [])
+    for row in rows:
+        if row.get("solver") not in CUDA_SOLVERS:
+            raise ValueError(f"{path}: unknown solver {row.get('solver')!r} in row {row}")
+    return tuple(rows)
+
+
+def cuda_solver(m: int, n: int, rows: tuple[dict[str, Any], ...] | None = None) -> str:
+    """The table's solver for ``m x n`` blocks on CUDA: its first row with ``min(m, n) <=
+    max_short`` and ``max(m, n) <= max_long``; ``"gesvda"`` where no row matches, or where
+    the row names the Jacobi solver and Triton is missing."""
+    preferred = _PREFERRED.get()
+    if preferred is not None:
+        return preferred
+    short, long_ = min(m, n), max(m, n)
+    for row in _table_rows() if rows is None else rows:
+        if short <= row["max_short"] and long_ <= row["max_long"]:
+            solver = str(row["solver"])
+            if solver.startswith("jacobi") and not triton_available():
+                return "gesvda"
+            return solver
+    return "gesvda"
+
+
+def solver_name(device: torch.device, block: tuple[int, int] | None = None) -> str:
+    """The name of the solver :func:`batched_svdvals` uses on ``device`` for ``block``-shaped
+    matrices (``(m, n)``; on CUDA the table decides)."""
+    if device.type != "cuda":
+        return "lapack-gesdd"
+    if block is None or min(block) == 1:
+        return CUDA_SOLVERS["gesvda"] if block is None else "vector-norm"
+    return CUDA_SOLVERS[cuda_solver(*block)]
 
 
 def batched_svdvals(blocks: torch.Tensor) -> torch.Tensor:
@@ -43,6 +116,11 @@ def batched_svdvals(blocks: torch.Tensor) -> torch.Tensor:
     if blocks.shape[-1] == 1 or blocks.shape[-2] == 1:
         return torch.linalg.vector_norm(blocks, dim=(-2, -1))[:, None]
     if blocks.device.type == "cuda":
+        solver = cuda_solver(blocks.shape[-2], blocks.shape[-1])
+        if solver == "jacobi-f64":
+            return jacobi_svdvals(blocks, precision=torch.float64)
+        if solver == "jacobi-f32":
+            return jacobi_svdvals(blocks, precision=torch.float32)
         return _cuda_svdvals(blocks)
     return _cpu_svdvals(blocks)
 
