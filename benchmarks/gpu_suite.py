@@ -145,8 +145,10 @@ def accuracy(values: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     return abs_err, float(rel.max()) if rel.numel() else 0.0
 
 
-def solver_section(device: str, dry: bool, repeat: int) -> dict[str, Any]:
-    shapes = DRY_SHAPES if dry else SOLVER_SHAPES
+def solver_section(
+    device: str, dry: bool, repeat: int, only: list[tuple[int, int, int]] | None = None
+) -> dict[str, Any]:
+    shapes = DRY_SHAPES if dry else (only or SOLVER_SHAPES)
     cases = [("random", s) for s in shapes] + [("graded", shapes[1])]
     rows = []
     names = [*SOLVERS, "default"]
@@ -226,15 +228,22 @@ def proposed_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- 2. engine
 
 
-def engine_section(device: str, dry: bool, repeat: int, budget_s: float) -> dict[str, Any]:
+def engine_section(
+    device: str,
+    dry: bool,
+    repeat: int,
+    budget_s: float,
+    *,
+    models: tuple[str, ...] = MODELS,
+    paths: tuple[str, ...] = (*SOLVERS, "stock-gesvda", "stock-default"),
+    reference: bool = True,
+) -> dict[str, Any]:
     from bench_conv_svd import frobenius_deviation, stock_torch
     from layers import model_layers
 
     size = 16 if dry else 224
-    models = ("resnet18",) if dry else MODELS
-    paths = [*SOLVERS, "stock-gesvda", "stock-default"]
     if dry:
-        paths = ["jacobi-f64", "stock-default"]
+        models, paths = ("resnet18",), ("jacobi-f64", "stock-default")
     out: dict[str, Any] = {}
     for model in models:
         layers = model_layers(model, size)
@@ -251,7 +260,7 @@ def engine_section(device: str, dry: bool, repeat: int, budget_s: float) -> dict
             for u in unique
         }
         refs = {}
-        for u in unique:
+        for u in unique if reference else []:
             w64 = weights[u].double()
             n = u.input_size
             refs[u] = sw.conv_svd(
@@ -292,9 +301,12 @@ def engine_section(device: str, dry: bool, repeat: int, budget_s: float) -> dict
                 done += 1
                 if not path.startswith("stock"):
                     worst_frob = max(worst_frob, frobenius_deviation(values, weights[u], u))
-                    ref = refs[u]
-                    dev = float((values.double().cpu() - ref).abs().max() / ref[0])
-                    worst_dev = max(worst_dev, dev)
+                    if u in refs:
+                        ref = refs[u]
+                        dev = float((values.double().cpu() - ref).abs().max() / ref[0])
+                        worst_dev = max(worst_dev, dev)
+                    else:
+                        worst_dev = math.nan
                 del w
             entry = {
                 "seconds": total,
@@ -464,7 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sections", default="solvers,engine,featurevis,explorer")
     p.add_argument("--engine-budget", type=float, default=20.0, help="s per model and path")
     p.add_argument("--write-table", action="store_true", help="write the proposed solver table")
+    p.add_argument("--shapes", default="", help="solver shapes MxNxB,... (default: all)")
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--paths", default=",".join((*SOLVERS, "stock-gesvda", "stock-default")))
+    p.add_argument("--no-ref", action="store_true", help="engine: Frobenius check only")
     args = p.parse_args(argv)
+    only = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]
     dry = args.dry_run
     if dry:
         os.environ.setdefault("TRITON_INTERPRET", "1")
@@ -478,8 +495,16 @@ def main(argv: list[str] | None = None) -> int:
     sections = args.sections.split(",")
     repeat = 1 if dry else args.repeat
     runs: dict[str, Callable[[], Any]] = {
-        "solvers": lambda: solver_section(device, dry, repeat),
-        "engine": lambda: engine_section(device, dry, repeat, args.engine_budget),
+        "solvers": lambda: solver_section(device, dry, repeat, only),  # type: ignore[arg-type]
+        "engine": lambda: engine_section(
+            device,
+            dry,
+            repeat,
+            args.engine_budget,
+            models=tuple(args.models.split(",")),
+            paths=tuple(args.paths.split(",")),
+            reference=not args.no_ref,
+        ),
         "featurevis": lambda: featurevis_section(dry),
         "explorer": lambda: explorer_section(device, dry),
     }

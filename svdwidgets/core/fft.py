@@ -185,7 +185,9 @@ def block_values(
     if reduced is not None:
         return _values_by_dilation(weight, geometry, reduced, dtype, device, memory_budget, mult)
 
-    values = torch.empty(shape, dtype=dtype)
+    # on the device: a GPU fills every chunk without waiting for the host (FFTSpectrum sorts
+    # there too, then moves the result)
+    values = torch.empty(shape, dtype=dtype, device=device)
     flat = values.view(-1, *shape[2:])
     per_freq = max(1, math.prod(kernel.block_shape)) * (2 * dtype.itemsize) * 3
     chunk = max(1, memory_budget // per_freq)
@@ -194,7 +196,7 @@ def block_values(
         stop = min(start + chunk, total)
         blocks = symbols(kernel, half_plane_freqs(kernel.grid, start, stop))
         sv = batched_svdvals(blocks.reshape(-1, *blocks.shape[2:]))
-        flat[start:stop] = sv.reshape(stop - start, *shape[2:]).cpu()
+        flat[start:stop] = sv.reshape(stop - start, *shape[2:])
     return BlockValues(values, mult, kernel.grid, "depthwise-norm" if shape[-1] == 1 else "none")
 
 

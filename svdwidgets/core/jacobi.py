@@ -113,7 +113,8 @@ def _solve(
             q, a = torch.linalg.qr(a, mode="reduced")
         else:
             a = torch.linalg.qr(a, mode="r").R
-    work = a.contiguous()
+    # the kernel rotates in place: never the caller's tensor
+    work = a.clone(memory_format=torch.contiguous_format) if a is blocks else a.contiguous()
     values, v, sweeps = _launch(
         work, vectors=vectors, tol=tol, precision=precision, max_sweeps=max_sweeps
     )

@@ -63,9 +63,13 @@ def jacobi_kernel(
     vrows0 = tl.arange(0, BLOCK_V)
 
     sweep = 0
-    off = tl.full((), 1.0, tl.float32) + tol  # largest |a_pᴴ a_q| / (|a_p| |a_q|) of a sweep
-    while (sweep < max_sweeps) & (off > tol):
-        off = tl.zeros((), tl.float32)
+    # rotations of the last sweep: none means every pair has |a_pᴴ a_q| <= tol |a_p| |a_q|.
+    # (An int count, not a float maximum carried through both loops: with the float form the
+    # float32 build returned wrong values on an H200 under Triton 3.6, float64 and the
+    # interpreter were right; the count is the first suspect removed.)
+    rotated = 1
+    while (sweep < max_sweeps) & (rotated > 0):
+        rotated = 0
         for r in range(0, 2 * HALF - 1):
             top, bot = _pairs(r, lane, HALF)
             live = live_lane & (top < n) & (bot < n)
@@ -94,8 +98,7 @@ def jacobi_kernel(
             g = tl.sqrt(g_re * g_re + g_im * g_im)
             scale = tl.sqrt(alpha * beta)
             rotate = live & (g > tol * scale) & (g > TINY)
-            ratio = tl.where(rotate, g / tl.where(rotate, scale, 1.0), 0.0)
-            off = tl.maximum(off, tl.max(ratio).to(tl.float32))
+            rotated += tl.sum(rotate.to(tl.int32))
             # 2. the rotation: [a_p, a_q e^{-iφ}] [[c, s], [-s, c]], with e^{iφ} = g / |g|
             g_safe = tl.where(rotate, g, 1.0)
             zeta = (beta - alpha) / (2.0 * g_safe)

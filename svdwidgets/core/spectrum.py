@@ -10,6 +10,7 @@ whose input space is its forward convolution's output space).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -129,13 +130,20 @@ class FFTSpectrum(Spectrum):
         solver: str,
         k: int | None,
     ) -> None:
+        # Expanded and sorted where the block values were computed (on a GPU the sort of
+        # millions of values is what the CPU would spend most of a layer's time on); the
+        # spectrum then keeps everything on the CPU.
         per_entry = blocks.values.shape[2] * blocks.values.shape[3]
         flat = blocks.values.reshape(-1)
-        repeats = blocks.multiplicity.reshape(-1).repeat_interleave(per_entry)
+        mult = blocks.multiplicity.to(flat.device)
+        repeats = mult.reshape(-1).repeat_interleave(per_entry)
         expanded = flat.repeat_interleave(repeats)
         values, order = torch.sort(expanded, descending=True, stable=True)
         if k is not None:
             values, order = values[:k], order[:k]
+        values, order, repeats = values.cpu(), order.cpu(), repeats.cpu()
+        if blocks.values.device.type != "cpu":
+            blocks = dataclasses.replace(blocks, values=blocks.values.cpu())
         super().__init__(values, method="fft", exact=exact, geometry=geometry, solver=solver)
         self._blocks = blocks
         self._kernel = kernel
@@ -230,7 +238,8 @@ class FFTSpectrum(Spectrum):
             part = "imag"
         # one small block: torch's thread pool only costs here (45 ms vs 1 ms on 2 busy cores)
         with single_threaded_lapack():
-            block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group]
+            # one block: its SVD and the vectors built from it live on the CPU, as the values
+            block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
             left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
         right = right_h.mH[:, rank]
         lvec = left[:, rank]

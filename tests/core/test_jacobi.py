@@ -123,8 +123,27 @@ def test_vectors_satisfy_av_equals_sigma_u(m: int, n: int, dtype: torch.dtype) -
 def test_float32_rotations_meet_the_contract_on_random_blocks() -> None:
     g = torch.Generator().manual_seed(3)
     a = torch.randn(2, 32, 32, dtype=torch.complex64, generator=g)
-    values = jacobi_svdvals(a.to(DEVICE), precision=torch.float32)
-    _assert_contract(values, _reference(a))
+    result = jacobi_svd(a.to(DEVICE), precision=torch.float32)
+    assert int(result.sweeps.max()) < 40, "did not converge"
+    _assert_contract(result.S, _reference(a))
+
+
+@pytest.mark.parametrize("precision", [torch.float64, torch.float32])
+def test_the_callers_blocks_are_left_unchanged(precision: torch.dtype) -> None:
+    """The kernel rotates a working copy in place, never the input (same dtype: no cast)."""
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(2, 8, 8, dtype=torch.complex64, generator=g).to(DEVICE)
+    before = a.clone()
+    jacobi_svdvals(a, precision=precision)
+    jacobi_svd(a, precision=precision)
+    assert torch.equal(a, before)
+
+
+def test_sweeps_converge_well_before_the_limit() -> None:
+    g = torch.Generator().manual_seed(6)
+    a = torch.randn(3, 24, 24, dtype=torch.complex64, generator=g)
+    sweeps = jacobi_svd(a.to(DEVICE)).sweeps.cpu()
+    assert bool((sweeps >= 2).all()) and int(sweeps.max()) <= 15, sweeps
 
 
 def test_bad_input_names_the_value() -> None:
