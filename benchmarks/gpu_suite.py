@@ -47,12 +47,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this checkout's svdwidgets, never an installed copy (a wheelhouse's wheel was measured
+# instead of the checkout in the second H200 run)
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
 import svdwidgets as sw  # noqa: E402
-from svdwidgets.core import solvers  # noqa: E402
+from svdwidgets.core import jacobi, solvers  # noqa: E402
 from svdwidgets.core.jacobi import jacobi_svdvals  # noqa: E402
+
+jacobi.FLOAT32_ON_CUDA_UNVERIFIED_OK = True  # measured here, accuracy included
 
 SOLVERS = ("gesvda", "jacobi-f64", "jacobi-f32")
 CONTRACT_ABS = 1e-5  # every σ within 1e-5 σ_max
@@ -69,7 +74,7 @@ SOLVER_SHAPES = [
     (256, 256, 14 * 8),
     (512, 512, 7 * 4),
 ]
-DRY_SHAPES = [(8, 3, 6), (12, 12, 4), (16, 24, 3)]
+DRY_SHAPES = [(8, 3, 4), (6, 6, 3), (5, 9, 2)]
 MODELS = ("resnet18", "resnet50", "vgg16")
 
 

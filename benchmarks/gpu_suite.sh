@@ -6,8 +6,9 @@
 #
 # Install step: with a wheelhouse (a folder of wheels: $SVDWIDGETS_WHEELHOUSE, default .whl/,
 # for a machine that reaches no package registry; `bash benchmarks/gpu_wheelhouse.sh` makes
-# one) the project's wheel and its missing dependencies are installed from it into a private
-# folder; otherwise the README's install command runs. torch and triton are the machine's own.
+# one) the project's missing dependencies are installed from it into a private folder and the
+# checkout itself is run; otherwise the README's install command runs. torch and triton are
+# the machine's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make the wheelhouse benchmarks/gpu_suite.sh installs from on a GPU machine that reaches no
-# package registry (run here, where pip works): the project's own wheel, plus every runtime
-# dependency that a CUDA image with torch, triton, numpy, scipy, pandas, matplotlib,
-# scikit-learn and networkx lacks, for CPython 3.12 on x86-64 Linux.
+# package registry (run here, where pip works): every runtime dependency that a CUDA image with
+# torch, triton, numpy, scipy, pandas, matplotlib, scikit-learn and networkx lacks, for
+# CPython 3.12 on x86-64 Linux. The project itself is not in it: the suite runs the checkout.
 #   bash benchmarks/gpu_wheelhouse.sh [DIR]   (default .whl; keep it out of git)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +22,4 @@ for name in certifi charset_normalizer cloudpickle contourpy cycler fonttools id
     tzdata urllib3; do
     rm -f "$DIR/$name"-[0-9]*.whl
 done
-"$PY" -m pip wheel -q --no-deps -w "$DIR" .
 du -sh "$DIR"

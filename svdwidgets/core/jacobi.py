@@ -33,6 +33,9 @@ from svdwidgets.errors import SVDWidgetsError
 __all__ = ["JacobiSVD", "jacobi_svd", "jacobi_svdvals", "triton_available"]
 
 DEFAULT_MAX_SWEEPS = 40
+# float32 rotations gave wrong values on an H200 (2026-12-04, Triton 3.6; README "GPU"): on
+# CUDA they raise unless this is set (benchmarks/gpu_suite.py sets it to measure them again)
+FLOAT32_ON_CUDA_UNVERIFIED_OK = False
 _TOL = {torch.float64: 1e-10, torch.float32: 1e-6}
 _TINY = {torch.float64: 1e-300, torch.float32: 1e-30}
 _ROW_TILE = 1024  # entries of one row block per column set on a GPU (rows x pairs)
@@ -94,6 +97,11 @@ def _solve(
     max_sweeps: int,
 ) -> JacobiSVD:
     _check(blocks, precision, max_sweeps, tol)
+    if precision == torch.float32 and blocks.is_cuda and not FLOAT32_ON_CUDA_UNVERIFIED_OK:
+        raise SVDWidgetsError(
+            "precision=torch.float32 on CUDA gave wrong singular values on an H200 and has not "
+            "been verified since; use precision=torch.float64 (the default)"
+        )
     b, m, n = blocks.shape
     real = blocks.real.dtype if blocks.is_complex() else blocks.dtype
     k = min(m, n)

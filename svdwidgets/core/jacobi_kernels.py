@@ -64,9 +64,6 @@ def jacobi_kernel(
 
     sweep = 0
     # rotations of the last sweep: none means every pair has |a_pᴴ a_q| <= tol |a_p| |a_q|.
-    # (An int count, not a float maximum carried through both loops: with the float form the
-    # float32 build returned wrong values on an H200 under Triton 3.6, float64 and the
-    # interpreter were right; the count is the first suspect removed.)
     rotated = 1
     while (sweep < max_sweeps) & (rotated > 0):
         rotated = 0
@@ -150,6 +147,11 @@ def _rotate_block(base, x_off, y_off, mask, c, s, cos_phi, sin_phi, COMPLEX: tl.
     if COMPLEX:
         xi = tl.load(base + x_off + 1, mask=mask, other=0.0)
         yi = tl.load(base + y_off + 1, mask=mask, other=0.0)
+    # Every thread has read its entries before any writes: where Triton's layout holds an
+    # entry in several threads, a replica that read after another replica's write would
+    # rotate twice. (On an H200 the sweep count never reached zero before this barrier.)
+    tl.debug_barrier()
+    if COMPLEX:
         # y e^{-iφ} = (yr cosφ + yi sinφ) + i (yi cosφ − yr sinφ)
         pr = yr * cos_phi[None, :] + yi * sin_phi[None, :]
         pi = yi * cos_phi[None, :] - yr * sin_phi[None, :]

@@ -17,13 +17,21 @@ CUDA = torch.cuda.is_available()
 if not CUDA:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-pytest.importorskip("triton")
+import triton  # noqa: E402, F401 - a test dependency: these tests must not skip in CI
 
 from svdwidgets import SVDWidgetsError  # noqa: E402
-from svdwidgets.core import solvers  # noqa: E402
+from svdwidgets.core import jacobi, solvers  # noqa: E402
 from svdwidgets.core.jacobi import jacobi_svd, jacobi_svdvals  # noqa: E402
 
 DEVICE = "cuda" if CUDA else "cpu"
+
+
+@pytest.fixture
+def float32_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """float32 rotations are refused on CUDA until verified there: these tests verify them."""
+    monkeypatch.setattr(jacobi, "FLOAT32_ON_CUDA_UNVERIFIED_OK", True)
+
+
 if not CUDA and os.environ.get("TRITON_INTERPRET") != "1":  # pragma: no cover
     pytest.skip(
         "Triton was imported before TRITON_INTERPRET=1 could be set", allow_module_level=True
@@ -120,6 +128,7 @@ def test_vectors_satisfy_av_equals_sigma_u(m: int, n: int, dtype: torch.dtype) -
     _assert_contract(s, _reference(a))
 
 
+@pytest.mark.usefixtures("float32_on_cuda")
 def test_float32_rotations_meet_the_contract_on_random_blocks() -> None:
     g = torch.Generator().manual_seed(3)
     a = torch.randn(2, 32, 32, dtype=torch.complex64, generator=g)
@@ -128,6 +137,7 @@ def test_float32_rotations_meet_the_contract_on_random_blocks() -> None:
     _assert_contract(result.S, _reference(a))
 
 
+@pytest.mark.usefixtures("float32_on_cuda")
 @pytest.mark.parametrize("precision", [torch.float64, torch.float32])
 def test_the_callers_blocks_are_left_unchanged(precision: torch.dtype) -> None:
     """The kernel rotates a working copy in place, never the input (same dtype: no cast)."""
@@ -190,6 +200,7 @@ def test_the_shipped_table_is_valid() -> None:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
+@pytest.mark.usefixtures("float32_on_cuda")
 @pytest.mark.parametrize("solver", ["jacobi-f64", "jacobi-f32", "gesvda"])
 def test_conv_svd_on_cuda_with_each_solver_matches_the_cpu(solver: str) -> None:  # pragma: no cover
     import svdwidgets as sw
@@ -201,3 +212,25 @@ def test_conv_svd_on_cuda_with_each_solver_matches_the_cpu(solver: str) -> None:
         spec = sw.conv_svd(w, (16, 16), padding=1, padding_mode="circular", device="cuda")
     assert spec.solver == solvers.CUDA_SOLVERS[solver]
     torch.testing.assert_close(spec.values.cpu(), cpu, atol=1e-5 * float(cpu[0]), rtol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+def test_float32_rotations_on_cuda_are_refused_until_verified() -> None:  # pragma: no cover
+    with pytest.raises(SVDWidgetsError, match="float32 on CUDA"):
+        jacobi_svdvals(torch.ones(1, 4, 4, device="cuda"), precision=torch.float32)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+def test_directions_of_a_cuda_profile_are_built_on_the_cpu() -> None:  # pragma: no cover
+    """The Explorer failed on a CUDA profile: its singular vectors mixed devices (H200 run)."""
+    import svdwidgets as sw
+
+    w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(7))
+    spec = sw.conv_svd(w, (8, 8), padding=1, padding_mode="circular", device="cuda")
+    v, u = spec.vector(0)
+    assert v.device.type == "cpu" and u.device.type == "cpu"
+    padded = torch.nn.functional.pad(v[None], (1, 1, 1, 1), mode="circular")
+    av = torch.nn.functional.conv2d(padded, w)[0]
+    torch.testing.assert_close(av, spec.values[0] * u, atol=1e-4, rtol=0)
