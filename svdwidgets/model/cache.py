@@ -189,6 +189,10 @@ def probe_key(model: torch.nn.Module, example_shape: tuple[int, ...], dtype: tor
     shape. A change to any forward method's code, or to the architecture, misses.
     """
     h = hashlib.sha256(f"{_FORMAT}{example_shape}{dtype}{model!r}".encode())
+    # plain attributes a forward may read (``F.interpolate(x, scale_factor=self.scale)``): two
+    # instances of one class that differ there must not share input sizes
+    for name, module in model.named_modules():
+        h.update(f"{name}:{_attributes(module)}".encode())
     for cls in sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__):
         code = getattr(cls.forward, "__code__", None)
         h.update(f"{cls.__module__}.{cls.__qualname__}".encode())
@@ -196,3 +200,28 @@ def probe_key(model: torch.nn.Module, example_shape: tuple[int, ...], dtype: tor
             h.update(code.co_code)
             h.update(repr(code.co_consts).encode())
     return "probe-" + h.hexdigest()
+
+
+_PLAIN = (int, float, complex, str, bool, bytes, type(None))
+
+
+def _attributes(module: torch.nn.Module) -> str:
+    """The module's own attributes (not parameters, buffers or submodules) as a stable string:
+    plain values and containers of them by value, tensors by shape and dtype, anything else by
+    its type (a forward that reads such an object's inner state can still share a cached probe:
+    pass ``cache=False`` to re-probe)."""
+
+    def fingerprint(value: object, depth: int = 0) -> str:
+        if isinstance(value, _PLAIN):
+            return repr(value)
+        if isinstance(value, torch.Tensor):
+            return f"tensor{tuple(value.shape)}{value.dtype}"
+        if isinstance(value, (tuple, list)) and depth < 3:
+            return "[" + ",".join(fingerprint(v, depth + 1) for v in value) + "]"
+        if isinstance(value, dict) and depth < 3:
+            items = sorted((str(k), fingerprint(v, depth + 1)) for k, v in value.items())
+            return "{" + ",".join(f"{k}={v}" for k, v in items) + "}"
+        return type(value).__qualname__
+
+    own = {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
+    return fingerprint(own)
