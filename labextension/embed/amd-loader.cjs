@@ -6,26 +6,22 @@
 // we bundle (the one @jupyter-widgets/base that the html-manager uses too).
 const HEAD = /^(?:\/\*[\s\S]*?\*\/\s*)?define\(\s*(\[[^\]]*\])\s*,/;
 
-const path = require('path');
-
 module.exports = function amdToCommonJS(source) {
-  // relative to the build's root: a page must not carry the path of the checkout it was built in
-  const where = path.relative(this.rootContext, this.resourcePath).split(path.sep).join('/');
   const match = HEAD.exec(source);
   if (match === null) {
-    throw new Error(`${where}: expected an AMD module starting with define([...], factory)`);
+    throw new Error(`${this.resourcePath}: expected an AMD module starting with define([...], factory)`);
   }
   const deps = JSON.parse(match[1]);
   const requires = deps.map(d => `require(${JSON.stringify(d)})`).join(', ');
   return [
     'var __svdwAmdDefined = false;',
     'function define(deps, factory) {',
-    `  if (__svdwAmdDefined) throw new Error(${JSON.stringify(`${where}: define() called twice`)});`,
+    `  if (__svdwAmdDefined) throw new Error(${JSON.stringify(`${this.resourcePath}: define() called twice`)});`,
     '  __svdwAmdDefined = true;',
     `  module.exports = factory(${requires});`,
     '}',
     source.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'),
-    `if (!__svdwAmdDefined) throw new Error(${JSON.stringify(`${where}: define() was not called`)});`,
+    `if (!__svdwAmdDefined) throw new Error(${JSON.stringify(`${this.resourcePath}: define() was not called`)});`,
     ''
   ].join('\n');
 };

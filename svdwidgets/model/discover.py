@@ -75,9 +75,8 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
     }
     seen: dict[str, tuple[tuple[int, ...], int]] = {}
     # id of a layer's output tensor -> (the layer's name, the tensor, kept alive so that its id
-    # cannot be reused by another tensor during the pass, and its version counter: an in-place
-    # op in between, such as ReLU(inplace=True) or y.add_(x), bumps it)
-    outputs: dict[int, tuple[str, object, int]] = {}
+    # cannot be reused by another tensor during the pass)
+    outputs: dict[int, tuple[str, object]] = {}
     followers: dict[str, str] = {}
 
     def record(module: nn.Module, args: tuple[object, ...]) -> None:
@@ -88,19 +87,11 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         seen[name] = (first, calls + 1)
 
     def remember_output(module: nn.Module, args: tuple[object, ...], out: object) -> None:
-        version = out._version if isinstance(out, torch.Tensor) else -1
-        outputs[id(out)] = (names[module], out, version)
+        outputs[id(out)] = (names[module], out)
 
     def match_norm(module: nn.Module, args: tuple[object, ...]) -> None:
-        # fold only where the BatchNorm reads the conv's output unmodified
-        x = args[0] if args else None
-        producer = outputs.get(id(x))
-        if (
-            producer is not None
-            and producer[1] is x
-            and isinstance(x, torch.Tensor)
-            and x._version == producer[2]
-        ):
+        producer = outputs.get(id(args[0]))
+        if producer is not None and producer[1] is args[0]:
             followers.setdefault(producer[0], norms[module])
 
     handles = [m.register_forward_pre_hook(record) for m in names]

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -143,24 +141,9 @@ def _check_modules(state: dict[str, dict], bundle: str) -> None:
         )
 
 
-_SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
-
-
-def _script_safe(code: str) -> str:
-    """Inline JavaScript must not close its ``<script>`` element (in any letter case: HTML tag
-    names are case-insensitive) or open an HTML comment."""
-    return _SCRIPT_END.sub(r"<\\/\1", code).replace("<!--", "<\\!--")
-
-
-def _json_for_script(value: object) -> str:
-    """JSON to inline in a ``<script type="application/...+json">`` element.
-
-    ``<``, ``>`` and ``&`` are written as ``\\u003c``, ``\\u003e``, ``\\u0026``: no name or
-    label (a class called ``</SCRIPT><script>...``) can then end the element, start a comment or
-    form a tag, whatever its case, and the page's ``JSON.parse`` reads back the same strings.
-    """
-    text = json.dumps(value)  # ensure_ascii: U+2028/2029 are escaped too
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def _script_safe(text: str) -> str:
+    """Inline ``<script>`` content must not close the tag or open an HTML comment."""
+    return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
 
 
 def export_html(
@@ -190,34 +173,16 @@ def export_html(
     _check_modules(data["manager_state"]["state"], bundle)
     view_tags = "\n".join(
         '<script type="application/vnd.jupyter.widget-view+json">\n'
-        + _json_for_script(spec)
+        + _script_safe(json.dumps(spec))
         + "\n</script>"
         for spec in data["view_specs"]
     )
     page = _PAGE.format(
         title=html.escape(title),
         bundle=_script_safe(bundle),
-        state=_json_for_script(data["manager_state"]),
+        state=_script_safe(json.dumps(data["manager_state"])),
         views=view_tags,
     )
     out = Path(path)
-    _write_atomically(out, page)
+    out.write_text(page, encoding="utf-8")
     return out
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (or a full disk) never sees half a page: write beside it, then rename."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise SVDWidgetsError(f"cannot write {str(path)!r}: {err.strerror or err}") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise SVDWidgetsError(f"cannot write {str(path)!r}: {err.strerror or err}") from err
-        raise
