@@ -8,6 +8,7 @@ read-only mode blocks nothing: an unusable folder is a path under a regular file
 
 from __future__ import annotations
 
+import importlib
 import random
 import warnings
 from pathlib import Path
@@ -120,9 +121,22 @@ def test_explorer_and_report_work_with_an_unusable_cache(
     with pytest.warns(SVDWidgetsWarning, match="caching in memory"):
         ex = sw.Explorer(net, images, labels, ["a", "b"], render_options={"steps": 2})
     ex.close()
+    # the report, on a small user model (the module importable from tmp_path)
+    name = "cache_fallback_net_" + tmp_path.name.replace("-", "_")
+    (tmp_path / f"{name}.py").write_text(
+        "from torch import nn\n\n\nclass Net(nn.Sequential):\n    def __init__(self):\n"
+        "        super().__init__(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    torch.save(importlib.import_module(name).Net().state_dict(), "net.pt")
+    torch.save({"images": images, "labels": labels}, "data.pt")
+    args = ["report", "net.pt", "--arch", f"{name}:Net", "--data", "data.pt", "--out", "rep"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SVDWidgetsWarning)
-        status = cli.main(["report", "default", "--out", str(tmp_path / "rep"), "--no-explorer"])
+        status = cli.main([*args, "--no-explorer"])
     _, stderr = capsys.readouterr()
     assert status == 0, stderr
     assert (tmp_path / "rep" / "report.html").exists()
+    assert (tmp_path / "a-file").read_text() == "not a folder"
