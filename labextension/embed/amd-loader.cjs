@@ -5,8 +5,12 @@
 // as CommonJS: their dependencies become require() calls that rspack resolves to the packages
 // we bundle (the one @jupyter-widgets/base that the html-manager uses too).
 const HEAD = /^(?:\/\*[\s\S]*?\*\/\s*)?define\(\s*(\[[^\]]*\])\s*,/;
+const path = require('node:path');
 
 module.exports = function amdToCommonJS(source) {
+  // the messages name the package (bqplot/index.js), not the build checkout's absolute path,
+  // which would otherwise end up in every exported page
+  const where = path.relative(path.join(this.resourcePath, '..', '..'), this.resourcePath);
   const match = HEAD.exec(source);
   if (match === null) {
     throw new Error(`${this.resourcePath}: expected an AMD module starting with define([...], factory)`);
@@ -16,12 +20,12 @@ module.exports = function amdToCommonJS(source) {
   return [
     'var __svdwAmdDefined = false;',
     'function define(deps, factory) {',
-    `  if (__svdwAmdDefined) throw new Error(${JSON.stringify(`${this.resourcePath}: define() called twice`)});`,
+    `  if (__svdwAmdDefined) throw new Error(${JSON.stringify(`${where}: define() called twice`)});`,
     '  __svdwAmdDefined = true;',
     `  module.exports = factory(${requires});`,
     '}',
     source.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'),
-    `if (!__svdwAmdDefined) throw new Error(${JSON.stringify(`${this.resourcePath}: define() was not called`)});`,
+    `if (!__svdwAmdDefined) throw new Error(${JSON.stringify(`${where}: define() was not called`)});`,
     ''
   ].join('\n');
 };

@@ -76,7 +76,7 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
     seen: dict[str, tuple[tuple[int, ...], int]] = {}
     # id of a layer's output tensor -> (the layer's name, the tensor, kept alive so that its id
     # cannot be reused by another tensor during the pass)
-    outputs: dict[int, tuple[str, object]] = {}
+    outputs: dict[int, tuple[str, torch.Tensor, int]] = {}
     followers: dict[str, str] = {}
 
     def record(module: nn.Module, args: tuple[object, ...]) -> None:
@@ -87,11 +87,15 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         seen[name] = (first, calls + 1)
 
     def remember_output(module: nn.Module, args: tuple[object, ...], out: object) -> None:
-        outputs[id(out)] = (names[module], out)
+        if isinstance(out, torch.Tensor):
+            outputs[id(out)] = (names[module], out, out._version)
 
     def match_norm(module: nn.Module, args: tuple[object, ...]) -> None:
+        # the same tensor object, never written since the layer returned it: an in-place op in
+        # between (ReLU(inplace=True), y.add_(x)) bumps its version counter and the BatchNorm
+        # then reads something other than the conv's output, so nothing is folded
         producer = outputs.get(id(args[0]))
-        if producer is not None and producer[1] is args[0]:
+        if producer is not None and producer[1] is args[0] and args[0]._version == producer[2]:
             followers.setdefault(producer[0], norms[module])
 
     handles = [m.register_forward_pre_hook(record) for m in names]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -141,9 +143,34 @@ def _check_modules(state: dict[str, dict], bundle: str) -> None:
         )
 
 
-def _script_safe(text: str) -> str:
-    """Inline ``<script>`` content must not close the tag or open an HTML comment."""
-    return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+_SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
+
+
+def _script_safe(code: str) -> str:
+    """Inline ``<script>`` code must not close the tag (in any case) or open an HTML comment.
+
+    ``<\\/script`` and ``<\\!--`` mean the same inside the bundle's JavaScript strings and
+    regular expressions, where these sequences occur.
+    """
+    return _SCRIPT_END.sub(r"<\\/\1", code).replace("<!--", "<\\!--")
+
+
+def _json_for_script(value: object) -> str:
+    """JSON that cannot end its ``<script>`` element: ``<``, ``>`` and ``&`` as ``\\u`` escapes.
+
+    The result parses to the same value (names such as ``</SCRIPT><script>`` round-trip exactly);
+    U+2028/U+2029 are escaped too, for readers that treat the JSON as JavaScript.
+    """
+    text = json.dumps(value)
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return text
 
 
 def export_html(
@@ -173,16 +200,25 @@ def export_html(
     _check_modules(data["manager_state"]["state"], bundle)
     view_tags = "\n".join(
         '<script type="application/vnd.jupyter.widget-view+json">\n'
-        + _script_safe(json.dumps(spec))
+        + _json_for_script(spec)
         + "\n</script>"
         for spec in data["view_specs"]
     )
     page = _PAGE.format(
         title=html.escape(title),
         bundle=_script_safe(bundle),
-        state=_script_safe(json.dumps(data["manager_state"])),
+        state=_json_for_script(data["manager_state"]),
         views=view_tags,
     )
     out = Path(path)
-    out.write_text(page, encoding="utf-8")
+    # atomically: a full disk or a kill leaves the previous page (or none), never half of one
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
