@@ -31,7 +31,6 @@ The front end is ``VectorGalleryModel`` / ``VectorGalleryView`` in
 from __future__ import annotations
 
 import atexit
-import contextlib
 import copy
 import queue
 import threading
@@ -333,9 +332,11 @@ class VectorGallery(DOMWidget):
             with self._lock:
                 self._closed = True
         self._shutdown(timeout=None)
-        with contextlib.suppress(ValueError):  # already removed by an earlier close
+        try:  # plain try: close() also runs from __del__ while the interpreter shuts down
             if "selection" in self._trait_values:
                 self.selection.unobserve(self._on_selection, names=["layer", "indices"])
+        except ValueError:  # already removed by an earlier close
+            pass
         self._worker_prof = None  # the model's deep copy
         super().close()
 
