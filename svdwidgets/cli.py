@@ -52,6 +52,7 @@ on the quickstart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -60,13 +61,15 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -191,6 +194,11 @@ def _user_callable(module_name: str, attr: str) -> ModelSource:
         sys.path.insert(0, cwd)
     try:
         obj: Any = importlib.import_module(module_name)
+    except SystemExit as err:  # the module ran a script's sys.exit on import: no model
+        raise SVDWidgetsError(
+            f"importing {module_name!r} for {spec!r} called sys.exit({err.code!r}); the module "
+            "must define the model without running a script on import"
+        ) from err
     except Exception as err:
         raise SVDWidgetsError(
             f"cannot import {module_name!r} for {spec!r} ({type(err).__name__}: {err})"
@@ -203,7 +211,7 @@ def _user_callable(module_name: str, attr: str) -> ModelSource:
         raise SVDWidgetsError(f"{spec!r} is a {type(obj).__name__}, not a callable")
     try:
         model = obj()
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise SVDWidgetsError(
             f"calling {spec}() failed ({type(err).__name__}: {err}); it must build the model "
             "without arguments"
@@ -513,6 +521,9 @@ def write_report(
         summary = _summary(prof, source, out, files, notes)
         (tmp / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _replace(tmp, out)
+    except OSError as err:  # a full disk, a folder made read-only meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SVDWidgetsError(f"cannot write the report into --out {out}: {err}") from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -520,12 +531,48 @@ def write_report(
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    """Fail before the work on an ``out`` the report could not be written to."""
     if out.exists() and not out.is_dir():
         raise SVDWidgetsError(f"--out {out} is a file; the report is a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise SVDWidgetsError(
             f"--out {out} exists and is not empty: choose another folder or pass --overwrite"
         )
+    # the report is written next to out and renamed: out's nearest existing ancestor must be
+    # a folder we can create folders in (tried, not guessed from permission bits)
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SVDWidgetsError(f"--out {out} cannot be created: {parent} is a file")
+    try:
+        probe = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=parent))
+        probe.rmdir()
+    except OSError as err:
+        raise SVDWidgetsError(
+            f"--out {out} is not writable: cannot create a folder in {parent} "
+            f"({err.strerror or type(err).__name__})"
+        ) from err
+
+
+@contextlib.contextmanager
+def _signals_as_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise SystemExit, so that ``finally`` clauses (the ``.partial``
+    folder's removal) run instead of the process dying where it stands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {n: signal.signal(getattr(signal, n), leave) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -952,7 +999,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_lab(args, [a for a in extra if a != "--"])
         if extra:
             raise SVDWidgetsError(f"unrecognized arguments: {' '.join(extra)}")
-        return _run_report(args)
+        with _signals_as_exit():
+            return _run_report(args)
     except SVDWidgetsError as err:
         print(f"svdwidgets {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -38,7 +38,8 @@ import traitlets
 from torch import nn
 
 from svdwidgets.errors import SVDWidgetsError
-from svdwidgets.widgets._inputs import check_images, check_labels
+from svdwidgets.widgets._closing import descendants as _descendants
+from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
 from svdwidgets.widgets.selection import Selection
 
 __all__ = ["Explorer"]
@@ -109,6 +110,7 @@ class Explorer(ipw.VBox):
         started = time.perf_counter()
         self.timings: dict[str, float] = {}
         shape = _check_inputs(model, data, labels, class_names, input_shape)
+        check_render_options(render_options)
         for name, value in (("k", k), ("hypergraph_k", hypergraph_k)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SVDWidgetsError(f"{name} must be a positive int, got {value!r}")
@@ -169,6 +171,7 @@ class Explorer(ipw.VBox):
             cache=cache,
             render_options=render_options,
             autostart=False,
+            layout=ipw.Layout(flex="3 1 420px", min_width="0"),
         )
         self.hypergraph_view = (
             None
@@ -194,7 +197,6 @@ class Explorer(ipw.VBox):
         self._fmap_box = ipw.VBox(
             [self.frequency_map, self._fmap_note], layout=ipw.Layout(flex="1 1 320px")
         )
-        self.gallery.layout = ipw.Layout(flex="3 1 420px", min_width="0")
         middle = ipw.HBox(
             [self.gallery, self._fmap_box],
             layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"),
@@ -263,10 +265,23 @@ class Explorer(ipw.VBox):
         return self.gallery.wait(timeout)
 
     def close(self) -> None:
-        """Stop the gallery's renders and close every view."""
-        gallery = getattr(self, "gallery", None)  # absent when the constructor failed
+        """Stop the gallery's renders and its thread, and close every widget the Explorer made.
+
+        Afterwards nothing of the Explorer stays registered with the kernel
+        (``ipywidgets.Widget.widgets``), and a selection starts no render.
+        """
+        # absent when the constructor failed, already removed on a second close
+        try:
+            self._picker.unobserve(self._on_picker, "value")
+            self.selection.unobserve(self._on_selection, names=["layer", "indices"])
+        except (AttributeError, ValueError):
+            pass
+        gallery = getattr(self, "gallery", None)
         if gallery is not None:
-            gallery.close()
+            gallery.close()  # first: stops the worker before the views it updates close
+        if _descendants is not None:  # None only while the interpreter tears modules down
+            for widget in _descendants(self):
+                widget.close()
         super().close()
 
     # ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ which method ran and whether its values are exact.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -121,6 +122,8 @@ def spectrum_of(
             # the approximation of last resort, already announced by _choose's warning
             geometry = geometry.with_input_size(_stride_grid(geometry))
     _check_k(k, _count(method, geometry, weight), method)
+    _check_size(method, geometry, weight, k, dtype, memory_budget)
+    _check_range(weight, geometry, dtype)
 
     if method == "fft":
         return _fft(weight, geometry, k, dtype, dev, memory_budget)
@@ -213,6 +216,67 @@ def _check_k(k: object, count: int, method: str) -> None:
     if not 1 <= k <= count:
         raise SVDWidgetsError(
             f"k={k} is out of range: method {method!r} gives {count} singular values here"
+        )
+
+
+RESULT_FLOOR = 64 << 20
+"""The result of one layer (every value, Lanczos' basis) may hold ``max(memory_budget, this)``."""
+
+
+def _check_size(
+    method: str,
+    geometry: ConvGeometry,
+    weight: torch.Tensor,
+    k: int | None,
+    dtype: torch.dtype,
+    budget: int,
+) -> None:
+    """Refuse, before allocating, a layer whose result alone would not fit the budget.
+
+    ``memory_budget`` bounds the chunks the methods work in; what cannot be chunked (every
+    singular value of the layer, the frequency grid, the Lanczos basis) must fit
+    ``max(memory_budget, RESULT_FLOOR)``.
+    """
+    if method in ("fft", "spectral-density"):
+        grid = geometry.input_size[0] * geometry.input_size[1]
+        # the values (and their sorted copy with multiplicity), and the grid's multiplicities
+        need = 2 * _count(method, geometry, weight) * dtype.itemsize + grid * 8
+        what = f"all {_count(method, geometry, weight):,} '{method}' values"
+    elif method == "exact" and k is not None and not _dense_fits(geometry, dtype, budget):
+        # ARPACK's basis (ncv vectors of each side, float64) and the operator's work vectors
+        ncv = min(geometry.n_values, max(2 * k + 1, 20))
+        need = (ncv + 4) * (geometry.dim_in + geometry.dim_out) * 8
+        what = f"the Lanczos basis for k={k} ({ncv} vectors of {geometry.dim_in:,} values)"
+    else:
+        return
+    limit = max(budget, RESULT_FLOOR)
+    if need > limit:
+        raise SVDWidgetsError(
+            f"{geometry.describe()}: {what} would need about {_size(need)}, more than "
+            f"memory_budget={budget} ({_size(budget)}; results may use up to "
+            f"{_size(limit)}); pass a larger memory_budget if the machine has the memory, or "
+            "analyse the layer at a smaller input size"
+        )
+
+
+_FLOAT32_SAFE = float(torch.finfo(torch.float32).max) / 64
+
+
+def _check_range(weight: torch.Tensor, geometry: ConvGeometry, dtype: torch.dtype) -> None:
+    """Refuse float32 weights whose largest singular value could overflow float32.
+
+    sigma_max <= sum over taps of ||W_tap||_2 <= sqrt(kh*kw) * ||W||_F (computed in float64),
+    so below the bound every sum the methods form stays finite.
+    """
+    if dtype != torch.float32:
+        return
+    frob = float(torch.linalg.vector_norm(weight.detach().to(torch.float64)))
+    bound = frob * math.sqrt(geometry.kernel[0] * geometry.kernel[1])
+    if not bound <= _FLOAT32_SAFE:
+        raise SVDWidgetsError(
+            f"the weight of shape {tuple(weight.shape)} is too large for float32: its largest "
+            f"entry is {float(weight.detach().abs().max()):.3g} and the largest singular value "
+            f"could reach {bound:.3g} (float32 ends at 3.4e38); pass dtype=torch.float64"
         )
 
 

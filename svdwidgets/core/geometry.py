@@ -188,6 +188,15 @@ def _validated(g: ConvGeometry) -> ConvGeometry:
                 f"input size {g.input_size} (padded by {g.padding}) is smaller than the "
                 f"kernel {g.kernel} with dilation {g.dilation} (span {span}): {g.describe()}"
             )
+        stride = g.stride[axis]
+        if stride > n + 2 * p:
+            # Any stride past the padded input gives one output position per axis: such a
+            # stride is a mistake, and the polyphase split would need stride**2 sub-grids.
+            raise SVDWidgetsError(
+                f"stride {g.stride} exceeds the padded input size "
+                f"{(g.input_size[0] + 2 * g.padding[0], g.input_size[1] + 2 * g.padding[1])}: "
+                f"{g.describe()}"
+            )
         if g.padding_mode == "reflect" and p >= n:
             raise SVDWidgetsError(
                 f"padding {g.padding} must be smaller than the input size {g.input_size} "
@@ -236,6 +245,12 @@ def check_weight(weight: object, *, ndim: tuple[int, ...] = (4,)) -> torch.Tenso
         raise SVDWidgetsError(f"the weight must be floating point, got dtype {weight.dtype}")
     if weight.is_complex():
         raise SVDWidgetsError(f"complex weights are not supported, got dtype {weight.dtype}")
+    if weight.is_meta:
+        raise SVDWidgetsError(
+            f"the weight of shape {tuple(weight.shape)} is on the meta device (it has no values); "
+            "load or materialise the model's parameters first (e.g. model.to_empty + "
+            "load_state_dict)"
+        )
     # A sum is non-finite whenever an entry is (NaN and inf propagate); only then count them.
     if not bool(torch.isfinite(weight.detach().sum())):
         bad = int((~torch.isfinite(weight.detach())).sum())

@@ -52,7 +52,15 @@ from svdwidgets.featurevis.fusion import render_copy
 from svdwidgets.featurevis.hooks import run_to, tap
 from svdwidgets.featurevis.objectives import SingularObjective, singular_objective
 
-__all__ = ["RenderCancelled", "Rendering", "render_singular_vectors", "resolve_profile"]
+__all__ = [
+    "MAX_SIZE",
+    "MAX_STEPS",
+    "RenderCancelled",
+    "Rendering",
+    "check_limits",
+    "render_singular_vectors",
+    "resolve_profile",
+]
 
 Progress = Callable[[int, int], object]
 
@@ -218,8 +226,7 @@ def render_singular_vectors(
         )
     if steps is None:
         steps = 128 if max(hw) <= 64 else 256
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise SVDWidgetsError(f"steps must be a positive int, got {steps!r}")
+    check_limits(steps=steps, size=hw)
     if not lr > 0:
         raise SVDWidgetsError(f"lr must be positive, got {lr!r}")
     if jitter is None:
@@ -321,6 +328,35 @@ def render_singular_vectors(
                 cache.put(keys[b], item)
         done += steps
     return assemble({}, steps)
+
+
+MAX_STEPS = 10_000
+"""The most optimisation steps one render may take (each step holds its images and graph)."""
+MAX_SIZE = 1024
+"""The largest image side a render may optimise."""
+
+
+def check_limits(*, steps: object = None, size: object = None) -> None:
+    """Check ``steps`` and ``size`` (as ``render_singular_vectors`` takes them) and their bounds.
+
+    Called by the render and, before any thread starts, by the gallery for its
+    ``render_options``.
+    """
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise SVDWidgetsError(f"steps must be a positive int, got {steps!r}")
+        if steps > MAX_STEPS:
+            raise SVDWidgetsError(
+                f"steps={steps} exceeds the limit of {MAX_STEPS} steps per render "
+                "(svdwidgets.featurevis.render.MAX_STEPS)"
+            )
+    if size is not None:
+        hw = _size(size, (1, 1))  # type: ignore[arg-type]
+        if max(hw) > MAX_SIZE:
+            raise SVDWidgetsError(
+                f"size={size!r} exceeds the limit of {MAX_SIZE} pixels per side "
+                "(svdwidgets.featurevis.render.MAX_SIZE); pass a smaller size"
+            )
 
 
 def _size(size: int | tuple[int, int] | None, profiled: tuple[int, int]) -> tuple[int, int]:

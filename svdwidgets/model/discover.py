@@ -79,9 +79,10 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
     outputs: dict[int, tuple[str, torch.Tensor, int]] = {}
     followers: dict[str, str] = {}
 
-    def record(module: nn.Module, args: tuple[object, ...]) -> None:
+    def record(module: nn.Module, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
         name = names[module]
-        x = args[0]
+        # a layer called by keyword (self.conv(input=x)) has its input in kwargs
+        x = args[0] if args else next(iter(kwargs.values()), None)
         shape = tuple(x.shape[1:]) if isinstance(x, torch.Tensor) else ()
         first, calls = seen.get(name, (shape, 0))
         seen[name] = (first, calls + 1)
@@ -98,7 +99,7 @@ def find_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerReco
         if producer is not None and producer[1] is args[0] and args[0]._version == producer[2]:
             followers.setdefault(producer[0], norms[module])
 
-    handles = [m.register_forward_pre_hook(record) for m in names]
+    handles = [m.register_forward_pre_hook(record, with_kwargs=True) for m in names]
     handles += [m.register_forward_hook(remember_output) for m in names]
     handles += [m.register_forward_pre_hook(match_norm) for m in norms]
     modes = {m: m.training for m in model.modules()}

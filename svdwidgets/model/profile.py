@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from svdwidgets.core import rmt
+from svdwidgets.core.checks import check_memory_budget
 from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.core.solvers import batched_svdvals
@@ -305,12 +306,18 @@ def profile(
         raise SVDWidgetsError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if method not in METHODS:
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
+    _check_options(k, dtype, memory_budget)
     model_device = _model_device(model)
+    if model_device.type == "meta":
+        raise SVDWidgetsError(
+            f"the parameters of {type(model).__name__} are on the meta device (they have no "
+            "values); load or materialise them first (model.to_empty(...) + load_state_dict)"
+        )
+    dev = _device(device, model_device)
     example = _example(model, input_shape, example_input, model_device)
     store = _store(cache)
     records = _probe(model, example, store)
     chosen = _select(records, layers)
-    dev = torch.device(device) if device is not None else model_device
     options: dict[str, object] = {"method": method, "k": k, "dtype": str(dtype), "fold_bn": fold_bn}
     entries = []
     for record in _progress(chosen, progress):
@@ -318,6 +325,29 @@ def profile(
             _analyse(record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget)
         )
     return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])}, model)
+
+
+def _check_options(k: object, dtype: object, memory_budget: object) -> None:
+    """The options every layer shares, checked once before the forward pass (not per layer)."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise SVDWidgetsError(f"k must be a positive int or None, got {k!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    check_memory_budget(memory_budget)
+
+
+def _device(device: object, model_device: torch.device) -> torch.device:
+    if device is None:
+        return model_device
+    try:
+        dev = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError) as err:
+        raise SVDWidgetsError(f"unknown device {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SVDWidgetsError(f"device {device!r} was asked for, but CUDA is not available")
+    if dev.type == "meta":
+        raise SVDWidgetsError(f"device {device!r} cannot compute values; use 'cpu' or 'cuda'")
+    return dev
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -342,7 +372,12 @@ def _example(
             )
         example = example_input[:1].to(device)
     else:
-        shape = tuple(input_shape)  # type: ignore[arg-type]
+        if not isinstance(input_shape, (tuple, list, torch.Size)):
+            raise SVDWidgetsError(
+                f"input_shape must be a sequence of positive ints like (3, 224, 224), got "
+                f"{input_shape!r}"
+            )
+        shape = tuple(input_shape)
         if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
             raise SVDWidgetsError(
                 f"input_shape must be positive ints like (3, 224, 224), got {input_shape!r}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,12 @@ def check_labels(
     labels: Any, data: Any, class_names: Sequence[str] | None = None
 ) -> np.ndarray | None:
     """The labels as an int array, one non-negative class index per input (or None)."""
+    if class_names is not None and (
+        isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray))
+    ):
+        raise SVDWidgetsError(
+            f"class_names must be a sequence of names (one per class), got {class_names!r}"
+        )
     if labels is None:
         if class_names is not None:
             raise SVDWidgetsError("class_names were given without labels")
@@ -56,3 +62,18 @@ def check_labels(
             f"label {int(a.max())} has no name: class_names has {len(class_names)} entries"
         )
     return a
+
+
+def check_render_options(render_options: object) -> dict[str, Any]:
+    """``render_options`` as a dict, its ``steps`` and ``size`` within the render's limits."""
+    if render_options is None:
+        return {}
+    if not isinstance(render_options, Mapping):
+        raise SVDWidgetsError(
+            "render_options must be a dict of render_singular_vectors keywords, got "
+            f"{render_options!r}"
+        )
+    from svdwidgets.featurevis.render import check_limits
+
+    check_limits(steps=render_options.get("steps"), size=render_options.get("size"))
+    return dict(render_options)

@@ -265,12 +265,15 @@ class SpectrumView(ipw.VBox):
             layout=ipw.Layout(width="auto", flex="0 0 auto"),
             tooltips=["click a point to select its index", "drag over ranks to select a range"],
         )
-        self._log_index_box = ipw.Checkbox(description="log rank axis", indent=False)
-        self._log_bins_box = ipw.Checkbox(description="log ESD bins", indent=False)
+        # each with its own Layout from the start (a replaced Layout stays registered)
+        self._log_index_box = ipw.Checkbox(
+            description="log rank axis", indent=False, layout=ipw.Layout(width="130px")
+        )
+        self._log_bins_box = ipw.Checkbox(
+            description="log ESD bins", indent=False, layout=ipw.Layout(width="130px")
+        )
         self._clear = ipw.Button(description="clear selection", layout=ipw.Layout(width="130px"))
         self._clear.on_click(lambda _: self.select([]))
-        for box in (self._log_index_box, self._log_bins_box):
-            box.layout = ipw.Layout(width="130px")
         self._controls = ipw.HBox(
             [
                 self._picker,

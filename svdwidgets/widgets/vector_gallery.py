@@ -47,7 +47,7 @@ from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
-from svdwidgets.widgets._inputs import check_images, check_labels
+from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
 from svdwidgets.widgets.images import png_bytes
 from svdwidgets.widgets.selection import Selection
 
@@ -88,6 +88,9 @@ def distinct_directions(spectrum: Any, k: int) -> list[tuple[int, list[int]]]:
         out.append((i, tw))
     return out
 
+
+WORKER_IDLE_S = 2.0
+"""A gallery's render thread exits after this many idle seconds (the next render starts one)."""
 
 _GALLERIES: weakref.WeakSet[VectorGallery] = weakref.WeakSet()
 
@@ -201,7 +204,8 @@ class VectorGallery(DOMWidget):
         self._class_names = None if class_names is None else [str(c) for c in class_names]
         self._n_examples = n_examples if self._data is not None else 0
         self._cache = cache if cache is not None else ImageCache()
-        self._options = dict(render_options or {})
+        self._options = check_render_options(render_options)
+        self._closed = False
         self._rendered: dict[tuple[str, int], dict[str, Any]] = {}
         self._examples: dict[tuple[str, int], dict[str, Any]] = {}
         self._lock = threading.RLock()
@@ -294,6 +298,8 @@ class VectorGallery(DOMWidget):
     def render(self) -> None:
         """Render the shown cards that have no image yet, in the background."""
         with self._lock:
+            if self._closed:  # a closed gallery starts no thread
+                return
             todo = [int(c["index"]) for c in self.items if c["state"] != "done"]
             if not todo:
                 return
@@ -321,8 +327,17 @@ class VectorGallery(DOMWidget):
         return self._idle.wait(timeout)
 
     def close(self) -> None:
-        """Stop the worker thread and close the widget."""
+        """Stop the worker thread, stop following the selection and close the widget."""
+        if hasattr(self, "_lock"):
+            with self._lock:
+                self._closed = True
         self._shutdown(timeout=None)
+        try:  # plain try: close() also runs from __del__ while the interpreter shuts down
+            if "selection" in self._trait_values:
+                self.selection.unobserve(self._on_selection, names=["layer", "indices"])
+        except ValueError:  # already removed by an earlier close
+            pass
+        self._worker_prof = None  # the model's deep copy
         super().close()
 
     def _shutdown(self, timeout: float | None) -> None:
@@ -443,7 +458,14 @@ class VectorGallery(DOMWidget):
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
+            try:
+                job = self._jobs.get(timeout=WORKER_IDLE_S)
+            except queue.Empty:
+                with self._lock:  # render() queues under the lock: nothing can slip in now
+                    if self._jobs.empty():
+                        self._worker = None
+                        return
+                continue
             if job is None:
                 return
             try:

@@ -168,9 +168,10 @@ def test_cancel_stops_the_render_and_keeps_the_partial_images(prof: sw.Profile) 
 def test_a_failing_render_shows_its_error_and_the_gallery_keeps_working(
     prof: sw.Profile,
 ) -> None:
-    g = VectorGallery(prof, "block.conv2", k=2, render_options={"steps": 0})
+    # steps and size are checked when the gallery is made; lr only when a render runs
+    g = VectorGallery(prof, "block.conv2", k=2, render_options={"lr": -1.0})
     assert g.wait(60)
-    assert "steps must be a positive int" in g.error
+    assert "lr must be positive" in g.error
     assert {c["state"] for c in g.items} == {"error"}
     assert isinstance(g.last_error, SVDWidgetsError)
     g.show("fc")  # still responsive: another layer, new cards (failing the same way)
@@ -187,6 +188,7 @@ def test_a_failing_render_shows_its_error_and_the_gallery_keeps_working(
         ({"data": torch.zeros(3, 28, 28)}, r"non-empty \(N, C, H, W\)"),
         ({"data": torch.zeros(2, 1, 28, 28), "labels": [1, 2, 3]}, "labels must be 2 integers"),
         ({"selection": "x"}, "Selection"),
+        ({"render_options": {"steps": 0}}, "steps must be a positive int, got 0"),
     ],
 )
 def test_bad_arguments(prof: sw.Profile, kwargs: dict[str, Any], match: str) -> None:
