@@ -877,6 +877,9 @@ def _parser() -> argparse.ArgumentParser:
         "for an ImageNet network)",
     )
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    from svdwidgets.sweeps import command as sweep_command
+
+    sweep_command.add_parser(commands)
     lab = commands.add_parser(
         "lab",
         help="open JupyterLab on the quickstart notebook",
@@ -952,6 +955,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_lab(args, [a for a in extra if a != "--"])
         if extra:
             raise SVDWidgetsError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command == "sweep":
+            from svdwidgets.sweeps import command as sweep_command
+
+            return sweep_command.run(args)
         return _run_report(args)
     except SVDWidgetsError as err:
         print(f"svdwidgets {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
