@@ -13,6 +13,7 @@ from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.hypergraph.classes import ClassHypergraph, class_hypergraph
 from svdwidgets.model.profile import LayerProfile, Profile, profile
 from svdwidgets.model.projection import Projections
+from svdwidgets.sweeps import Sweep, sweep
 
 if TYPE_CHECKING:  # imported on first use (needs the widgets extra): see __getattr__
     from svdwidgets.explorer import Explorer
@@ -30,11 +31,13 @@ __all__ = [
     "SVDWidgetsWarning",
     "SpectralNormBound",
     "Spectrum",
+    "Sweep",
     "__version__",
     "class_hypergraph",
     "conv_svd",
     "profile",
     "spectral_norm_bound",
+    "sweep",
 ]
 
 

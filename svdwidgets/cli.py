@@ -924,6 +924,9 @@ def _parser() -> argparse.ArgumentParser:
         "for an ImageNet network)",
     )
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    from svdwidgets.sweeps import command as sweep_command
+
+    sweep_command.add_parser(commands)
     lab = commands.add_parser(
         "lab",
         help="open JupyterLab on the quickstart notebook",
@@ -999,6 +1002,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_lab(args, [a for a in extra if a != "--"])
         if extra:
             raise SVDWidgetsError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command == "sweep":
+            from svdwidgets.sweeps import command as sweep_command
+
+            with _signals_as_exit():
+                return sweep_command.run(args)
         with _signals_as_exit():
             return _run_report(args)
     except SVDWidgetsError as err:

@@ -10,6 +10,7 @@ PDF. ``import svdwidgets`` does not import this package (nor matplotlib).
 * :func:`plot_frequency_map` — σ per frequency, ``(0, 0)`` centred (the FrequencyMap).
 * :func:`plot_hypergraph` — classes × singular directions, bipartite or Euler-style (the
   HypergraphView).
+* :func:`plot_sweep` — a sweep's layers across checkpoints (σ_max, stable rank, α).
 * :func:`plot_gallery` — a grid of images with titles (feature visualizations).
 * :func:`save_view` / :func:`plot_view` — the figure of a widget's current state.
 """
@@ -20,6 +21,7 @@ from svdwidgets.plots.hypergraph import plot_hypergraph
 from svdwidgets.plots.layer import plot_layer
 from svdwidgets.plots.overview import plot_profile, sigma_max_table
 from svdwidgets.plots.save import plot_view, save_figure, save_view
+from svdwidgets.plots.sweep import plot_sweep
 
 __all__ = [
     "plot_frequency_map",
@@ -27,6 +29,7 @@ __all__ = [
     "plot_hypergraph",
     "plot_layer",
     "plot_profile",
+    "plot_sweep",
     "plot_view",
     "save_figure",
     "save_view",

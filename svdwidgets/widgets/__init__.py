@@ -14,6 +14,7 @@ from svdwidgets.widgets.lowrank_view import RankView
 from svdwidgets.widgets.selection import Selection, SpectrumLink
 from svdwidgets.widgets.sparse_view import SparsePathView
 from svdwidgets.widgets.spectrum_view import SpectrumView
+from svdwidgets.widgets.sweep_view import SweepView
 from svdwidgets.widgets.vector_gallery import VectorGallery
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "SparsePathView",
     "SpectrumLink",
     "SpectrumView",
+    "SweepView",
     "VectorGallery",
     "export_html",
 ]
