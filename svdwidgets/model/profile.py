@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from svdwidgets.core import rmt
-from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, spectrum_of
+from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, auto_choice, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.core.sigma_max import REL_TOL, SigmaMaxInterval, sigma_max_interval
 from svdwidgets.core.solvers import batched_svdvals
@@ -64,6 +64,8 @@ class LayerProfile:
     folded: bool = False
     sigma_max: SigmaMaxInterval | None = None
     """The operator's exact σ_max as an interval (None when not computed)."""
+    why: str | None = None
+    """Why this method ran (``auto``'s reason, or "asked")."""
     _fits: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -236,7 +238,8 @@ class Profile:
 
         Columns, in order: kind, σ_max (exact: the operator's, from :mod:`svdwidgets.core.sigma_max`
         unless ``exact_sigma_max=False``), ``sigma_max_circular`` (the top of the ``fft``
-        spectrum, NaN for other methods), method, exact, ``alpha``, stable and effective rank,
+        spectrum, NaN for other methods), method, exact, ``why`` (the reason for the method),
+        ``alpha``, stable and effective rank,
         number of values, ``skipped`` (the reason), BN folded, the σ_max interval
         (``sigma_max_lower``, ``sigma_max_upper``), the rest of the RMT fits of the operator
         spectrum and of the unfolded weight (WeightWatcher's names: ``alpha_weighted``
@@ -257,6 +260,7 @@ class Profile:
                 "sigma_max_circular": circular,
                 "method": spec.method if spec else None,
                 "exact": spec.exact if spec else None,
+                "why": e.why,
             }
             fits = dict(e.fits())
             for name in _FIRST_FITS:
@@ -309,6 +313,7 @@ _HTML_COLUMNS = (
     "sigma_max_circular",
     "method",
     "exact",
+    "why",
     "alpha",
     "stable_rank",
     "effective_rank",
@@ -398,6 +403,12 @@ def profile(
             raise SVDWidgetsError(entry.reason + "; pass on_bad_weights='skip' to skip it")
         if entry.reason and entry.reason.startswith(_BAD):
             warnings.warn(f"profile: {entry.reason}; skipped", SVDWidgetsWarning, stacklevel=2)
+        if entry.spectrum is not None and entry.geometry is not None:
+            entry.why = (
+                auto_choice(entry.geometry, k, dtype, memory_budget)[1]
+                if method == "auto"
+                else f"method={method!r} asked"
+            )
         if exact_sigma_max and entry.spectrum is not None:
             entry.sigma_max = _sigma_max(entry, store, dev)
         entries.append(entry)

@@ -60,7 +60,7 @@ def test_sigma_max_is_the_dense_operators_and_circular_stays_beside_it() -> None
         "sigma_max_circular",
         "method",
         "exact",
-        "alpha",
+        "why",
     ]
     assert df.columns[-1] == "note"
     html = prof._repr_html_()
@@ -92,3 +92,25 @@ def test_nan_weights_raise_naming_the_layer_or_skip_with_a_warning() -> None:
     assert prof.layers == ["conv1", "head"]
     with pytest.raises(SVDWidgetsError, match="on_bad_weights"):
         profile(m, (3, 12, 12), cache=False, progress=False, on_bad_weights="ignore")
+
+
+def test_auto_takes_dense_only_where_cheap_and_says_why() -> None:
+    from svdwidgets.core.conv_svd import DENSE_MAX_WORK, auto_choice
+    from svdwidgets.core.geometry import dense_work, geometry_from
+
+    # 8 x 12 x 12 = 1152 inputs: 1.5e9 flops, over the limit; 8 x 6 x 6 = 288: cheap
+    _, big = geometry_from(nn.Conv2d(8, 8, 3, padding=1), (12, 12))
+    _, small = geometry_from(nn.Conv2d(8, 8, 3, padding=1), (6, 6))
+    assert dense_work(big) > DENSE_MAX_WORK >= dense_work(small)
+    assert auto_choice(big, None, torch.float32, 1 << 30)[0] == "fft"
+    assert auto_choice(small, None, torch.float32, 1 << 30)[0] == "exact"
+    m = _model()
+    # at 16 x 16: conv1 is 2048 x 768 (1.2e9 flops dense), conv2 512 x 2048 (5.4e8)
+    df = profile(m, (3, 16, 16), cache=False, progress=False).to_dataframe()
+    assert "not a circular convolution" in df.loc["conv1"].note
+    assert df.loc["conv1"].method == "fft" and "too costly" in df.loc["conv1"].why
+    assert df.loc["conv2"].method == "exact" and "cheap" in df.loc["conv2"].why
+    assert "linear" in df.loc["head"].why
+    # σ_max is exact either way
+    truth = float(torch.linalg.svdvals(dense_conv_matrix(m.conv1.weight, (16, 16), padding=1))[0])
+    assert abs(df.loc["conv1"].sigma_max - truth) <= 1e-4 * truth
