@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from svdwidgets._version import __version__
 from svdwidgets.core.bounds import SpectralNormBound, spectral_norm_bound
 from svdwidgets.core.conv_svd import METHODS, conv_svd
+from svdwidgets.core.sigma_max import SigmaMaxInterval, exact_sigma_max
 from svdwidgets.core.spectrum import FFTSpectrum, FrequencyDirection, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.hypergraph.classes import ClassHypergraph, class_hypergraph
@@ -29,12 +30,14 @@ __all__ = [
     "Projections",
     "SVDWidgetsError",
     "SVDWidgetsWarning",
+    "SigmaMaxInterval",
     "SpectralNormBound",
     "Spectrum",
     "Sweep",
     "__version__",
     "class_hypergraph",
     "conv_svd",
+    "exact_sigma_max",
     "profile",
     "spectral_norm_bound",
     "sweep",

@@ -70,7 +70,11 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     prof = sw.profile(load_default().model, (1, 28, 28), cache=False, progress=False)
     for name in layers:
-        assert float(rows[name]["sigma_max"]) == pytest.approx(prof[name].sigma_max, rel=1e-6)
+        # the table's σ_max is the operator's exact one (profile's interval), not the spectrum's
+        interval = prof.entry(name).sigma_max
+        assert interval is not None
+        assert float(rows[name]["sigma_max"]) == pytest.approx(interval.value, rel=1e-6)
+        assert interval.lower * (1 - 1e-9) <= float(rows[name]["sigma_max"]) <= interval.upper
         assert rows[name]["method"] == prof[name].method
     assert rows["stem.conv"]["weight_shape"] == "16x1x3x3"
     # Parquet exactly when pyarrow imports, and the output says which
@@ -82,7 +86,12 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
     # the offline HTML figure: the frequency maps of the fft conv layers and the hypergraph
     models = widget_models(out / "report.html")
-    assert models.count("FrequencyMapModel") == 3 and models.count("HypergraphModel") == 1
+    fft_convs = [
+        n for n in layers if prof[n].method == "fft" and prof.entry(n).geometry.kind != "linear"
+    ]
+    assert len(fft_convs) == 4  # auto by cost: every conv of the bundled model is fft (was 3)
+    assert models.count("FrequencyMapModel") == len(fft_convs)
+    assert models.count("HypergraphModel") == 1
     assert "the class hypergraph" in summary["notes"]["report.html"]
     # the Explorer page: linked views of the last conv layer, every gallery card rendered
     models = widget_models(out / "explorer.html")
@@ -92,7 +101,7 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
     assert all(card["state"] == "done" for card in gallery["items"])
     # small layers: the overview has the exact σ_max of the 3 fft-approximated ones
-    assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 3 ")
+    assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 4 ")
     # nothing left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["default"]
 
@@ -118,7 +127,8 @@ def test_checkpoints_state_dict_and_torchscript(
         assert status == 0, stderr
         rows = _rows(out / "layers.csv")
         assert {n: float(r["sigma_max"]) for n, r in rows.items()} == pytest.approx(
-            {n: prof[n].sigma_max for n in prof.layers}, rel=1e-6
+            {n: prof.entry(n).sigma_max.value for n in prof.layers},  # type: ignore[union-attr]
+            rel=1e-6,
         )
         assert name in json.loads((out / "report.json").read_text())["model"]
 

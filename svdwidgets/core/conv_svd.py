@@ -21,13 +21,25 @@ from svdwidgets.core.solvers import solver_name
 from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "DENSE_MAX_WORK", "METHODS", "conv_svd", "spectrum_of"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "DENSE_MAX_WORK",
+    "METHODS",
+    "auto_choice",
+    "conv_svd",
+    "spectrum_of",
+]
 
 METHODS = ("auto", "fft", "exact", "spectral-density", "unfolded", "slices")
 DEFAULT_MEMORY_BUDGET = 1 << 30
 """Bytes one layer's computation may hold at once (blocks, dense matrices)."""
-DENSE_MAX_WORK = float(4096**3)
-"""``auto`` decomposes the dense operator only below this much work (``m*n*min(m, n)``)."""
+DENSE_MAX_WORK = 1e9
+"""``auto`` decomposes the dense operator only below this much work (``m*n*min(m, n)`` flops,
+about a second on one core); above it the ``fft`` spectrum is far cheaper (``profile`` then
+adds the exact σ_max). It was ``4096**3`` (memory-bound): ResNet-18 at 64 px spent two minutes
+in dense SVDs of 4096 x 4096 operators."""
+EXACT_MAX_WORK = float(4096**3)
+"""An explicit ``method="exact"`` (no ``k``) decomposes the dense operator up to this work."""
 
 
 def conv_svd(
@@ -140,19 +152,42 @@ def spectrum_of(
     )
 
 
-def _dense_fits(geometry: ConvGeometry, dtype: torch.dtype, memory_budget: int) -> bool:
+def _dense_fits(
+    geometry: ConvGeometry,
+    dtype: torch.dtype,
+    memory_budget: int,
+    max_work: float = DENSE_MAX_WORK,
+) -> bool:
     # The dense matrix, the basis chunk that builds it, and LAPACK's copy.
     return (
         3 * dense_bytes(geometry, dtype.itemsize) <= memory_budget
-        and dense_work(geometry) <= DENSE_MAX_WORK
+        and dense_work(geometry) <= max_work
+    )
+
+
+def auto_choice(
+    geometry: ConvGeometry, k: int | None, dtype: torch.dtype, budget: int
+) -> tuple[str, str]:
+    """The method ``auto`` takes for this layer, and why (one short sentence)."""
+    if geometry.kind == "linear":
+        return "fft", "linear layer: one block, the SVD of its weight (exact)"
+    if geometry.fft_is_exact:
+        return "fft", "circular convolution: the fft spectrum is exact"
+    if k is not None:
+        return "exact", f"top k={k} asked: matrix-free Lanczos or dense"
+    work = dense_work(geometry)
+    if _dense_fits(geometry, dtype, budget):
+        return "exact", f"dense SVD is cheap ({work:.2g} <= {DENSE_MAX_WORK:.2g} flops)"
+    return "fft", (
+        f"dense SVD too costly ({work:.2g} > {DENSE_MAX_WORK:.2g} flops or over the memory "
+        "budget): circular fft spectrum"
     )
 
 
 def _choose(geometry: ConvGeometry, k: int | None, dtype: torch.dtype, budget: int) -> str:
-    if geometry.fft_is_exact:
-        return "fft"
-    if k is not None or _dense_fits(geometry, dtype, budget):
-        return "exact"
+    method, _ = auto_choice(geometry, k, dtype, budget)
+    if method == "exact" or geometry.fft_is_exact:
+        return method
     warnings.warn(
         f"conv_svd: {geometry.describe()} is not a circular convolution and its dense operator "
         f"({geometry.dim_out} x {geometry.dim_in}) exceeds the dense limits, so these are the "
@@ -308,7 +343,7 @@ def _exact(
     device: torch.device,
     budget: int,
 ) -> Spectrum:
-    if _dense_fits(geometry, dtype, budget) or (
+    if _dense_fits(geometry, dtype, budget, EXACT_MAX_WORK) or (
         k is not None and k >= geometry.n_values - 1 and 3 * dense_bytes(geometry, 8) <= budget
     ):
         return dense_spectrum(weight, geometry, k=k, dtype=dtype, device=device)

@@ -23,8 +23,9 @@ from torch import nn
 
 from svdwidgets.core import rmt
 from svdwidgets.core.checks import check_memory_budget
-from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, spectrum_of
+from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, auto_choice, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
+from svdwidgets.core.sigma_max import REL_TOL, SigmaMaxInterval, sigma_max_interval
 from svdwidgets.core.solvers import batched_svdvals
 from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
 
     from svdwidgets.model.projection import Projections
 
-__all__ = ["LayerProfile", "Profile", "profile"]
+__all__ = ["BAD_WEIGHTS", "NOT_CALLED", "LayerProfile", "Profile", "profile"]
+
+NOT_CALLED = "not called by the forward pass"
+"""The ``skipped`` reason of a layer the probing forward pass never used."""
+BAD_WEIGHTS = ("raise", "skip")
+"""What :func:`profile` does with NaN/inf weights (``on_bad_weights``)."""
 
 
 @dataclass
@@ -57,6 +63,10 @@ class LayerProfile:
     seconds: float = 0.0
     cached: bool = False
     folded: bool = False
+    sigma_max: SigmaMaxInterval | None = None
+    """The operator's exact σ_max as an interval (None when not computed)."""
+    why: str | None = None
+    """Why this method ran (``auto``'s reason, or "asked")."""
     _fits: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -225,40 +235,94 @@ class Profile:
         )
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per layer (skipped ones too, with their reason).
+        """One row per layer (skipped ones too, with their reason), important columns first.
 
-        Columns: kind, weight shape, stride, padding, padding mode, input size, BN folded,
-        method, exact, solver, number of values, σ_max, stable and effective rank, and the RMT
-        fits of the operator spectrum and of the unfolded weight (WeightWatcher's names:
-        ``alpha``, ``alpha_weighted`` (α·log10 λ_max), ``ks_powerlaw``, ``sigma_mp``,
-        ``num_spikes``, ``ks_mp``; ``unfolded_`` prefix for the weight's), seconds, cached, note.
+        Columns, in order: kind, σ_max (exact: the operator's, from :mod:`svdwidgets.core.sigma_max`
+        unless ``exact_sigma_max=False``), ``sigma_max_circular`` (the top of the ``fft``
+        spectrum, NaN for other methods), method, exact, ``why`` (the reason for the method),
+        ``alpha``, stable and effective rank,
+        number of values, ``skipped`` (the reason), BN folded, the σ_max interval
+        (``sigma_max_lower``, ``sigma_max_upper``), the rest of the RMT fits of the operator
+        spectrum and of the unfolded weight (WeightWatcher's names: ``alpha_weighted``
+        (α·log10 λ_max), ``ks_powerlaw``, ``sigma_mp``, ``num_spikes``, ``ks_mp``;
+        ``unfolded_`` prefix for the weight's), geometry (weight shape, stride, padding,
+        padding mode, input size), solver, seconds, cached, and the long ``note`` last.
         """
         import pandas as pd
 
         rows = []
         for e in self._entries.values():
-            m, g, spec = e.record.module, e.geometry, e.spectrum
+            m, g, spec, iv = e.record.module, e.geometry, e.spectrum, e.sigma_max
+            circular = spec.sigma_max if spec is not None and spec.method == "fft" else math.nan
             row: dict[str, Any] = {
                 "layer": e.name,
                 "kind": e.record.kind,
-                "weight_shape": tuple(getattr(m, "weight").shape),  # noqa: B009
-                "stride": g.stride if g else None,
-                "padding": g.padding if g else None,
-                "padding_mode": g.padding_mode if g else None,
-                "input_size": e.record.input_size,
-                "bn_folded": e.folded,
+                "sigma_max": iv.value if iv else (spec.sigma_max if spec else math.nan),
+                "sigma_max_circular": circular,
                 "method": spec.method if spec else None,
                 "exact": spec.exact if spec else None,
-                "solver": spec.solver if spec else None,
-                "n_values": len(spec) if spec else 0,
-                "sigma_max": spec.sigma_max if spec else math.nan,
+                "why": e.why,
             }
-            row.update(e.fits())
+            fits = dict(e.fits())
+            for name in _FIRST_FITS:
+                row[name] = fits.pop(name, math.nan)
             row.update(
-                {"seconds": e.seconds, "cached": e.cached, "note": e.note, "skipped": e.reason}
+                {
+                    "n_values": len(spec) if spec else 0,
+                    "skipped": e.reason,
+                    "bn_folded": e.folded,
+                    "sigma_max_lower": iv.lower if iv else math.nan,
+                    "sigma_max_upper": iv.upper if iv else math.nan,
+                }
+            )
+            row.update(fits)
+            row.update(
+                {
+                    "weight_shape": tuple(getattr(m, "weight").shape),  # noqa: B009
+                    "stride": g.stride if g else None,
+                    "padding": g.padding if g else None,
+                    "padding_mode": g.padding_mode if g else None,
+                    "input_size": e.record.input_size if e.record.calls else None,
+                    "solver": spec.solver if spec else None,
+                    "seconds": e.seconds,
+                    "cached": e.cached,
+                    "note": e.note,
+                }
             )
             rows.append(row)
         return pd.DataFrame(rows).set_index("layer")
+
+    def _repr_html_(self) -> str:
+        """The table's important columns in a notebook (the long note left out)."""
+        import html
+
+        df = self.to_dataframe()
+        shown = [c for c in _HTML_COLUMNS if c in df.columns]
+        folded = "BatchNorm folded" if self.options.get("fold_bn") else "BatchNorm not folded"
+        head = (
+            f"<p><b>{html.escape(repr(self))}</b> &middot; input "
+            f"{html.escape(str(self.options.get('input_shape')))} &middot; method "
+            f"{html.escape(str(self.options.get('method')))} &middot; {folded}</p>"
+        )
+        return head + df[shown].to_html(float_format=lambda x: f"{x:.4g}", na_rep="")
+
+
+_FIRST_FITS = ("alpha", "stable_rank", "effective_rank")
+_HTML_COLUMNS = (
+    "kind",
+    "sigma_max",
+    "sigma_max_circular",
+    "method",
+    "exact",
+    "why",
+    "alpha",
+    "stable_rank",
+    "effective_rank",
+    "n_values",
+    "input_size",
+    "seconds",
+    "skipped",
+)
 
 
 def profile(
@@ -275,6 +339,8 @@ def profile(
     k: int | None = None,
     dtype: torch.dtype = torch.float32,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    exact_sigma_max: bool = True,
+    on_bad_weights: str = "raise",
 ) -> Profile:
     """The spectrum of every Conv2d, ConvTranspose2d and Linear layer of ``model``.
 
@@ -298,6 +364,17 @@ def profile(
     fold_bn:
         fold a BatchNorm2d that directly consumes a conv's output into the conv (eval-mode
         statistics) before the SVD: the operator the network applies between nonlinearities.
+    exact_sigma_max:
+        compute every layer's σ_max on the operator itself (:mod:`svdwidgets.core.sigma_max`):
+        ``LayerProfile.sigma_max`` is an interval at most ``1e-4`` relative wide, and the
+        table's ``sigma_max`` is exact even where the spectrum is the circular approximation
+        (its top value stays beside it as ``sigma_max_circular``).
+    on_bad_weights:
+        ``"raise"`` (default): NaN/inf weights raise :class:`SVDWidgetsError` naming the layer;
+        ``"skip"``: the layer goes to ``skipped`` with the reason, and a warning is issued.
+
+    Layers the forward pass never calls (an auxiliary head in eval mode) are in ``skipped``
+    with the reason ``"not called by the forward pass"``.
 
     Every layer found is in the result: one that cannot be analysed is listed in
     ``Profile.skipped`` with its reason, never dropped silently.
@@ -307,6 +384,10 @@ def profile(
     if method not in METHODS:
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
     _check_options(k, dtype, memory_budget)
+    if on_bad_weights not in BAD_WEIGHTS:
+        raise SVDWidgetsError(
+            f"on_bad_weights must be one of {BAD_WEIGHTS}, got {on_bad_weights!r}"
+        )
     model_device = _model_device(model)
     if model_device.type == "meta":
         raise SVDWidgetsError(
@@ -317,13 +398,28 @@ def profile(
     example = _example(model, input_shape, example_input, model_device)
     store = _store(cache)
     records = _probe(model, example, store)
+    records += _not_called(model, records)
     chosen = _select(records, layers)
     options: dict[str, object] = {"method": method, "k": k, "dtype": str(dtype), "fold_bn": fold_bn}
     entries = []
     for record in _progress(chosen, progress):
-        entries.append(
-            _analyse(record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget)
+        entry = _analyse(
+            record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget
         )
+        if entry.reason and entry.reason.startswith(_BAD) and on_bad_weights == "raise":
+            raise SVDWidgetsError(entry.reason + "; pass on_bad_weights='skip' to skip it")
+        if entry.reason and entry.reason.startswith(_BAD):
+            warnings.warn(f"profile: {entry.reason}; skipped", SVDWidgetsWarning, stacklevel=2)
+        if entry.spectrum is not None and entry.geometry is not None:
+            entry.why = (
+                auto_choice(entry.geometry, k, dtype, memory_budget)[1]
+                if method == "auto"
+                else f"method={method!r} asked"
+            )
+        if exact_sigma_max and entry.spectrum is not None:
+            entry.sigma_max = _sigma_max(entry, store, dev)
+        entries.append(entry)
+    options["exact_sigma_max"] = exact_sigma_max
     return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])}, model)
 
 
@@ -348,6 +444,55 @@ def _device(device: object, model_device: torch.device) -> torch.device:
     if dev.type == "meta":
         raise SVDWidgetsError(f"device {device!r} cannot compute values; use 'cpu' or 'cuda'")
     return dev
+
+
+_BAD = "layer "
+
+
+def _not_called(model: nn.Module, records: list[LayerRecord]) -> list[LayerRecord]:
+    """Conv2d, ConvTranspose2d and Linear modules the probing pass never called."""
+    seen = {r.name for r in records}
+    return [
+        LayerRecord(name, m, (), calls=0)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and name not in seen
+    ]
+
+
+def _sigma_max(
+    entry: LayerProfile, store: SpectrumCache | None, device: torch.device
+) -> SigmaMaxInterval | None:
+    """The exact σ_max interval of an analysed layer, warm-started at its spectrum's top."""
+    spec, w, g = entry.spectrum, entry.weight, entry.geometry
+    if spec is None or w is None or g is None:
+        return None
+    key = spectrum_key(w, g, {"sigma_max_interval": REL_TOL})
+    cached = store.get_object(key) if store is not None else None
+    if isinstance(cached, tuple) and len(cached) == 5:
+        lower, upper, how, matvecs, converged = cached
+        return SigmaMaxInterval(lower, upper, how, matvecs, converged=converged)
+    if spec.exact and spec.method in ("fft", "exact") and len(spec):
+        # the spectrum is the operator's own: its top value is σ_max to the solver's precision
+        # (backward-stable SVD: relative error a small multiple of the dtype's epsilon)
+        eps = 1e-5 if spec.values.dtype == torch.float32 else 1e-12
+        sigma = spec.sigma_max
+        return SigmaMaxInterval(
+            sigma * (1 - eps), sigma * (1 + eps), f"spectrum-{spec.method}", estimate=sigma
+        )
+    start = left = None
+    if len(spec) and spec.geometry == g:
+        try:
+            a, b = spec.vector(0)
+            start, left = (b, a) if g.kind == "conv_transpose" else (a, b)
+        except SVDWidgetsError:
+            pass
+    interval = sigma_max_interval(w, g, start=start, start_left=left, device=device)
+    if store is not None:
+        store.put(
+            key,
+            (interval.lower, interval.upper, interval.method, interval.matvecs, interval.converged),
+        )
+    return interval
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -446,6 +591,19 @@ def _progress(records: list[LayerRecord], enabled: bool) -> Iterator[LayerRecord
         yield record
 
 
+def _bad_weights(module: nn.Module) -> str | None:
+    """Why the module's weight cannot be analysed (NaN/inf entries), or None."""
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        return None
+    finite = torch.isfinite(w.detach())
+    if bool(finite.all()):
+        return None
+    nan = int(torch.isnan(w.detach()).sum())
+    inf = int((~finite).sum()) - nan
+    return f"the weight {tuple(w.shape)} has {nan} NaN and {inf} inf entries"
+
+
 def _analyse(
     record: LayerRecord,
     model: nn.Module,
@@ -459,6 +617,11 @@ def _analyse(
     memory_budget: int,
 ) -> LayerProfile:
     start = time.perf_counter()
+    if record.calls == 0:
+        return LayerProfile(record, None, reason=NOT_CALLED)
+    bad = _bad_weights(record.module)
+    if bad:
+        return LayerProfile(record, None, reason=f"{_BAD}{record.name!r}: {bad}")
     reuse = ""
     if record.calls > 1:
         reuse = f"the module runs {record.calls} times; profiled on its first input"
