@@ -12,7 +12,7 @@ import warnings
 
 import torch
 
-from svdwidgets.core.checks import check_memory_budget, resolve_device
+from svdwidgets.core.checks import check_dtype, check_memory_budget, resolve_device
 from svdwidgets.core.comparison import slices_spectrum, unfolded_spectrum
 from svdwidgets.core.exact import dense_spectrum, topk_spectrum
 from svdwidgets.core.fft import block_values, polyphase_kernel
@@ -124,8 +124,7 @@ def spectrum_of(
     """:func:`conv_svd` for a layer already validated by ``geometry_from``."""
     if method not in METHODS:
         raise SVDWidgetsError(f"unknown method {method!r}; expected one of {METHODS}")
-    if dtype not in (torch.float32, torch.float64):
-        raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    check_dtype(dtype)
     memory_budget = check_memory_budget(memory_budget)
     dev = resolve_device(device, weight)
     if method == "auto":
@@ -274,9 +273,10 @@ def _check_size(
     """
     if method in ("fft", "spectral-density"):
         grid = geometry.input_size[0] * geometry.input_size[1]
+        count = _count(method, geometry, weight)
         # the values (and their sorted copy with multiplicity), and the grid's multiplicities
-        need = 2 * _count(method, geometry, weight) * dtype.itemsize + grid * 8
-        what = f"all {_count(method, geometry, weight):,} '{method}' values"
+        need = 2 * count * dtype.itemsize + grid * 8
+        what = f"all {count:,} '{method}' values"
     elif method == "exact" and k is not None and not _dense_fits(geometry, dtype, budget):
         # ARPACK's basis (ncv vectors of each side, float64) and the operator's work vectors
         ncv = min(geometry.n_values, max(2 * k + 1, 20))

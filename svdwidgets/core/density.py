@@ -82,6 +82,7 @@ from dataclasses import dataclass
 
 import torch
 
+from svdwidgets.core.checks import check_dtype
 from svdwidgets.core.fft import PolyphaseKernel, polyphase_kernel
 from svdwidgets.core.geometry import ConvGeometry
 from svdwidgets.core.solvers import batched_svdvals, solver_name
@@ -379,8 +380,7 @@ def spectral_density_spectrum(
         for a padding mode other than ``zeros`` that pads: the method models zero padding
         (for circular padding the ``fft`` method is exact).
     """
-    if dtype not in (torch.float32, torch.float64):
-        raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    check_dtype(dtype)
     g = geometry
     if g.padding_mode != "zeros" and g.padding != (0, 0):
         warnings.warn(

@@ -103,8 +103,10 @@ def solver_name(device: torch.device, block: tuple[int, int] | None = None) -> s
     matrices (``(m, n)``; on CUDA the table decides)."""
     if device.type != "cuda":
         return "lapack-gesdd"
-    if block is None or min(block) == 1:
-        return CUDA_SOLVERS["gesvda"] if block is None else "vector-norm"
+    if block is None:
+        return CUDA_SOLVERS["gesvda"]
+    if min(block) == 1:
+        return "vector-norm"
     return CUDA_SOLVERS[cuda_solver(*block)]
 
 

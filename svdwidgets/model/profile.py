@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from svdwidgets.core import rmt
-from svdwidgets.core.checks import check_memory_budget
+from svdwidgets.core.checks import check_dtype, check_memory_budget, resolve_device
 from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, auto_choice, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
 from svdwidgets.core.sigma_max import REL_TOL, SigmaMaxInterval, sigma_max_interval
@@ -427,20 +427,12 @@ def _check_options(k: object, dtype: object, memory_budget: object) -> None:
     """The options every layer shares, checked once before the forward pass (not per layer)."""
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise SVDWidgetsError(f"k must be a positive int or None, got {k!r}")
-    if dtype not in (torch.float32, torch.float64):
-        raise SVDWidgetsError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    check_dtype(dtype)
     check_memory_budget(memory_budget)
 
 
 def _device(device: object, model_device: torch.device) -> torch.device:
-    if device is None:
-        return model_device
-    try:
-        dev = torch.device(device)  # type: ignore[call-overload]
-    except (RuntimeError, TypeError) as err:
-        raise SVDWidgetsError(f"unknown device {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SVDWidgetsError(f"device {device!r} was asked for, but CUDA is not available")
+    dev = resolve_device(device, model_device)
     if dev.type == "meta":
         raise SVDWidgetsError(f"device {device!r} cannot compute values; use 'cpu' or 'cuda'")
     return dev
