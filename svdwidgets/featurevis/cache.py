@@ -10,9 +10,8 @@ which other indices were rendered in the same batch, and a widget asking twice p
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from svdwidgets._atomic import write_atomically
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.model.cache import weights_hash
 
@@ -127,11 +127,6 @@ class ImageCache:
     def _write(self, key: str, item: CachedImage) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, image=item.image, before=item.before, after=item.after)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, image=item.image, before=item.before, after=item.after)
+        write_atomically(path, buffer.getvalue())

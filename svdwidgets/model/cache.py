@@ -22,13 +22,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from svdwidgets._atomic import write_atomically
 from svdwidgets.core.comparison import SlicesSpectrum, UnfoldedSpectrum
 from svdwidgets.core.density import AxisSampling, SpectralDensitySpectrum
 from svdwidgets.core.fft import BlockValues, PolyphaseKernel
@@ -271,22 +271,10 @@ class SpectrumCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            write_atomically(path, data)
         except OSError as err:
             self._fall_back(err)
             self._memory[key] = value  # type: ignore[index]
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError as err:
-            Path(tmp).unlink(missing_ok=True)
-            self._fall_back(err)
-            self._memory[key] = value  # type: ignore[index]
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def _attributes(module: torch.nn.Module) -> str:

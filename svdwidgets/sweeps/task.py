@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import traceback
 import warnings
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from svdwidgets._atomic import write_atomically as _write
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.sweeps.sources import Source
 
@@ -74,16 +73,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write(path, json.dumps(data).encode("utf-8"), durable=True)
 
 
 def _compute(

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from ipywidgets import DOMWidget
 from ipywidgets.embed import dependency_state, embed_data
 
+from svdwidgets._atomic import write_atomically
 from svdwidgets.errors import SVDWidgetsError
 
 __all__ = ["EMBED_BUNDLE", "export_html"]
@@ -212,13 +211,5 @@ def export_html(
     )
     out = Path(path)
     # atomically: a full disk or a kill leaves the previous page (or none), never half of one
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out, page.encode("utf-8"), mode=0o644)
     return out
