@@ -18,8 +18,11 @@ The highlighting is computed in the browser, so it keeps working in an exported 
 are the selected nodes, and clicking a node selects its direction in every linked view — in the
 browser, so the links hold in an exported page too.
 
-The front end is ``HypergraphModel`` / ``HypergraphView`` in
-``labextension/src/hypergraph_view.ts`` (layout in ``hypergraph_layout.ts``).
+The layout is computed here, by :func:`svdwidgets.hypergraph.layout.bipartite_layout` (the one
+the static figure draws too), and sent as the traits ``class_xy`` ... ``edge_fade``: at most
+:attr:`HypergraphView.max_nodes` directions are drawn, the strongest of each class in turn, so
+that a ResNet-50's hundreds of candidates stay legible. The front end is ``HypergraphModel`` /
+``HypergraphView`` in ``labextension/src/hypergraph_view.ts``; it only draws.
 """
 
 from __future__ import annotations
