@@ -9,6 +9,7 @@
  * only the horizontal placement is decided: the two columns are put `available` pixels apart,
  * with room for the labels. Pure functions (no DOM).
  */
+import { CATEGORICAL } from './palette';
 
 /** What the drawing needs to know about the graph. */
 export interface IGraphShape {
@@ -244,20 +245,6 @@ export function highlighted(
   }
   return { classes, nodes };
 }
-
-/** Tableau 10: categorical colours that read on light and dark backgrounds. */
-const CATEGORICAL = [
-  '#4e79a7',
-  '#f28e2b',
-  '#e15759',
-  '#76b7b2',
-  '#59a14f',
-  '#edc948',
-  '#b07aa1',
-  '#ff9da7',
-  '#9c755f',
-  '#bab0ac'
-];
 
 /** The colour of class `c` (cycles after 10 classes). */
 export function classColor(c: number): string {
