@@ -265,7 +265,7 @@ export class HypergraphView extends DOMWidgetView {
         continue;
       }
       indexChars = Math.max(indexChars, String(graph.nodeIndices[j]).length);
-      sigmaChars = Math.max(sigmaChars, sigmaLabel(graph.sigmas[j]).length);
+      sigmaChars = Math.max(sigmaChars, this._sigmaText(graph, j).length);
     }
     const labelChars = indexChars + 1 + sigmaChars;
     const indexWidth = indexChars * GEOMETRY.charWidth;
@@ -377,7 +377,7 @@ export class HypergraphView extends DOMWidgetView {
       g.appendChild(dot);
       const x = layout.nodeLabelX;
       const index = String(graph.nodeIndices[j]);
-      const sigma = sigmaLabel(graph.sigmas[j]);
+      const sigma = this._sigmaText(graph, j);
       g.appendChild(text(index, x + indexWidth, p.y + 4, 'end', 'svdw-hg-node-label'));
       g.appendChild(text(sigma, x + indexWidth + 6, p.y + 4, 'start', 'svdw-hg-node-label'));
       nodes.appendChild(g);
@@ -385,6 +385,14 @@ export class HypergraphView extends DOMWidgetView {
     svg.appendChild(nodes);
     svg.appendChild(el('g', { class: 'svdw-hg-marks' }));
     this._updateSelection();
+  }
+
+  /** σ, then the layer's name when the layout gives its layer no header (a single node). */
+  private _sigmaText(graph: IGraph, j: number): string {
+    const layer = graph.nodeLayers[j];
+    const headed = Number.isFinite(graph.coords.layerY[layer]);
+    const name = truncate(graph.layerNames[layer] ?? '?', GEOMETRY.maxLayerLabelChars);
+    return sigmaLabel(graph.sigmas[j]) + (headed ? '' : `  ${name}`);
   }
 
   /** Mark the selection, what it highlights, and the `highlight` direction; update the status. */

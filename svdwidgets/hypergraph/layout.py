@@ -5,14 +5,15 @@ as traits) and the static figure (:func:`svdwidgets.plots.plot_hypergraph`) both
 layout, so the two agree node for node. Pure numpy.
 
 The graph is drawn as a bipartite graph: classes in a column on the left (``x = 0``),
-singular directions in a column on the right (``x = 1``), grouped by layer in network order (a
-header row per layer, singular index order inside), so that every edge runs from the class
-column to the node column and no edge crosses a node. ``y`` is in pixels of the view at 100 %
-zoom (one row of nodes is :data:`NODE_PITCH` px), growing downwards, margins included; the
-front end maps ``x`` onto the width it has, the figure maps both onto inches. The classes are
-spread evenly over the height the nodes take (or the other way round when there are more
-classes than rows of nodes). A node's radius grows with the square root of its total weight
-(its area is proportional to the weight).
+singular directions in a column on the right (``x = 1``), grouped by layer in network order
+(singular index order inside; a header row above a layer with two or more drawn nodes, a small
+gap above a layer with one, whose node's label then names the layer), so that every edge runs
+from the class column to the node column and no edge crosses a node. ``y`` is in pixels of the
+view at 100 % zoom (one row of nodes is :data:`NODE_PITCH` px), growing downwards, margins
+included; the front end maps ``x`` onto the width it has, the figure maps both onto inches.
+The classes are spread evenly over the height the nodes take (or the other way round when
+there are more classes than rows of nodes). A node's radius grows with the square root of its
+total weight (its area is proportional to the weight).
 
 Legibility on large models: a ResNet-50 gives hundreds of candidate directions. At most
 ``max_nodes`` are placed: the strongest directions of each class taken in turn (every class's
@@ -45,6 +46,8 @@ HEADER_HEIGHT = 24.0
 """Pixels of a layer's header row."""
 HEADER_BASELINE = 12.0
 """Baseline of the header text below the top of its row."""
+LAYER_GAP = 8.0
+"""Pixels before a layer drawn without a header (a single node)."""
 MIN_CLASS_PITCH = 22.0
 MAX_CLASS_PITCH = 64.0
 TOP = 10.0
@@ -73,7 +76,8 @@ class BipartiteLayout:
     node_radius:
         ``(N,)`` pixels; ``NaN`` for a node that is not drawn.
     layer_y:
-        ``(L,)``: the baseline of each layer's header; ``NaN`` for a layer with no drawn node.
+        ``(L,)``: the baseline of each layer's header; ``NaN`` for a layer without a header
+        (no drawn node, or a single one: its label names the layer).
     height:
         pixels, margins included.
     """
@@ -157,26 +161,33 @@ def bipartite_layout(
             groups.append((layer, members[np.lexsort((members, indices[members]))]))
     n_shown = int(shown.sum())
 
-    node_span = len(groups) * HEADER_HEIGHT + max(n_shown - 1, 0) * NODE_PITCH
+    # rows from 0: a header row before a layer of 2+ drawn nodes, a small gap before a layer
+    # of one (its node's label names the layer: a ResNet-50 spreads over dozens of layers)
+    total = w.sum(axis=0)
+    peak = float(total[shown].max()) if n_shown else 0.0
+    row = np.full(n, np.nan)
+    header = np.full(n_layers, np.nan)
+    y = 0.0
+    for layer, members in groups:
+        if members.size >= 2:
+            header[layer] = y + HEADER_BASELINE
+            y += HEADER_HEIGHT
+        else:
+            y += LAYER_GAP
+        for j in members:
+            row[j] = y
+            y += NODE_PITCH
+    first = float(np.nanmin(row)) if n_shown else 0.0
+    node_span = y - NODE_PITCH if n_shown else 0.0  # the last node's row
     class_span = max(c - 1, 0) * MIN_CLASS_PITCH
     node_top = TOP + (max(node_span, class_span) - node_span) / 2
 
-    total = w.sum(axis=0)
-    peak = float(total[shown].max()) if n_shown else 0.0
-    node_xy = np.full((n, 2), np.nan)
-    radius = np.full(n, np.nan)
-    layer_y = np.full(n_layers, np.nan)
-    y = node_top
-    for layer, members in groups:
-        layer_y[layer] = y + HEADER_BASELINE
-        y += HEADER_HEIGHT
-        for j in members:
-            t = np.sqrt(max(float(total[j]), 0.0) / peak) if peak > 0 else 0.0
-            node_xy[j] = (1.0, y)
-            radius[j] = MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * t
-            y += NODE_PITCH
+    node_xy = np.column_stack((np.where(shown, 1.0, np.nan), node_top + row))
+    t = np.sqrt(np.clip(total, 0, None) / peak) if peak > 0 else np.zeros(n)
+    radius = np.where(shown, MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * t, np.nan)
+    layer_y = node_top + header
 
-    first, last = node_top + HEADER_HEIGHT, node_top + node_span
+    first, last = node_top + first, node_top + node_span
     pitch = (last - first) / (c - 1) if c > 1 else 0.0
     pitch = min(max(pitch, MIN_CLASS_PITCH), MAX_CLASS_PITCH)
     block = pitch * max(c - 1, 0)

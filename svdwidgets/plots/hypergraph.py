@@ -222,6 +222,32 @@ def _layout(graph: BipartiteGraph) -> BipartiteLayout:
     )
 
 
+def _headers(graph: BipartiteGraph, lay: BipartiteLayout, shown: np.ndarray) -> dict[int, str]:
+    """Each headed layer's header text: its name and how many of its directions are drawn."""
+    out = {}
+    for layer, y in enumerate(lay.layer_y):
+        if np.isfinite(y):
+            k = int(np.count_nonzero(graph.node_layers[shown] == layer))
+            total = int(np.count_nonzero(graph.node_layers == layer))
+            out[layer] = f"{graph.layer_names[layer]} ({k if k == total else f'{k} of {total}'})"
+    return out
+
+
+def _width(graph: BipartiteGraph, lay: BipartiteLayout, shown: np.ndarray) -> float:
+    """Inches: a column, wider when the labels need it (a ResNet's long layer names)."""
+    counts = graph.class_counts if len(graph.class_counts) == len(graph.class_names) else None
+    left = max(
+        (len(n) + (0 if counts is None else 8) for n in graph.class_names),
+        default=1,
+    )
+    right = [len(t) for t in _headers(graph, lay, shown).values()]
+    for j in shown.tolist():
+        layer = int(graph.node_layers[j])
+        named = 0 if np.isfinite(lay.layer_y[layer]) else 2 + len(graph.layer_names[layer])
+        right.append(len(str(int(graph.node_indices[j]))) + 8 + named)
+    return max(st.COLUMN, 0.2 + 0.055 * left + 1.8 + 0.06 * max(right, default=1))
+
+
 def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
     lay = _layout(graph)
     c, n = graph.incidence.shape
@@ -233,7 +259,9 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
         target = None
     else:
         target_hidden = None
-    fig = st.new_figure(st.COLUMN, max(lay.height / NODE_PITCH * ROW_INCHES + 0.95, 2.0))
+    fig = st.new_figure(
+        _width(graph, lay, shown), max(lay.height / NODE_PITCH * ROW_INCHES + 0.95, 2.0)
+    )
     ax = fig.subplots()
     ax.set_axis_off()
     ax.set_xlim(-0.02, 1.02)
@@ -319,8 +347,10 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             fontsize=st.SMALL,
             color="#333333",
         )
+        layer = int(graph.node_layers[j])
+        inline = "" if np.isfinite(lay.layer_y[layer]) else f"  {graph.layer_names[layer]}"
         ax.annotate(
-            f"σ {graph.node_sigmas[j]:.3g}",
+            f"σ {graph.node_sigmas[j]:.3g}{inline}",
             xy,
             xytext=(index_end + 3, 0),
             textcoords="offset points",
@@ -329,15 +359,10 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             fontsize=st.SMALL,
             color="#666666",
         )
-    for layer, y in enumerate(lay.layer_y):
-        if not np.isfinite(y):
-            continue
-        k = int(np.count_nonzero(graph.node_layers[shown] == layer))
-        total = int(np.count_nonzero(graph.node_layers == layer))
-        count = f"{k}" if k == total else f"{k} of {total}"
+    for layer, text in _headers(graph, lay, shown).items():
         ax.annotate(
-            f"{graph.layer_names[layer]} ({count})",
-            (1.0, float(y)),
+            text,
+            (1.0, float(lay.layer_y[layer])),
             xytext=(-4, 0),
             textcoords="offset points",
             ha="left",

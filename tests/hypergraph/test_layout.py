@@ -59,10 +59,12 @@ def test_layout_places_rows_by_layer_then_index() -> None:
     lay = L.bipartite_layout(w, [0, 0, 1, 1, 1, 2], [1, 0, 4, 2, 7, 3], 3)
     y = lay.node_xy[:, 1]
     assert (lay.node_xy[:, 0] == 1).all() and (lay.class_xy[:, 0] == 0).all()
-    # rows: stem (1, 0), block (3, 2, 4), fc (5); a header row before each layer
+    # rows: stem (1, 0), block (3, 2, 4), fc (5); a header row before the layers of 2+ nodes,
+    # a gap before fc's single node (its label names the layer: no header)
     rows = [1, 0, 3, 2, 4, 5]
-    np.testing.assert_allclose(np.diff(y[rows]), [18, 42, 18, 18, 42])
-    np.testing.assert_allclose(lay.layer_y, y[[1, 3, 5]] - L.HEADER_HEIGHT + L.HEADER_BASELINE)
+    np.testing.assert_allclose(np.diff(y[rows]), [18, 18 + 24, 18, 18, 18 + L.LAYER_GAP])
+    np.testing.assert_allclose(lay.layer_y[:2], y[[1, 3]] - L.HEADER_HEIGHT + L.HEADER_BASELINE)
+    assert np.isnan(lay.layer_y[2])
     # radius: sqrt of the total weight, the heaviest node (0, total 1.0) at the largest radius
     total = w.sum(axis=0)
     expected = L.MIN_RADIUS + (L.MAX_RADIUS - L.MIN_RADIUS) * np.sqrt(total / total.max())
@@ -96,10 +98,13 @@ def test_a_resnet50_sized_graph_is_cut_to_max_nodes() -> None:
     shown = lay.shown
     assert shown.sum() == L.DEFAULT_MAX_NODES
     assert np.isnan(lay.node_xy[~shown]).all() and np.isnan(lay.node_radius[~shown]).all()
-    assert np.isfinite(lay.layer_y).sum() == len(set(layers[shown]))
+    per_layer_drawn = np.bincount(layers[shown], minlength=n_layers)
+    headed = np.flatnonzero(per_layer_drawn >= 2)
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(lay.layer_y)), headed)
     assert len(set(lay.node_xy[shown, 1])) == L.DEFAULT_MAX_NODES  # one row each
-    drawn_layers = sorted(set(layers[shown]))
-    assert lay.height <= L.TOP + L.BOTTOM + L.MAX_RADIUS + len(drawn_layers) * 24 + 47 * 18
+    singles = int((per_layer_drawn == 1).sum())
+    rows = len(headed) * L.HEADER_HEIGHT + singles * L.LAYER_GAP + 47 * L.NODE_PITCH
+    assert lay.height == np.ceil(L.TOP + rows + L.MAX_RADIUS + L.BOTTOM)
     assert L.edge_fade(int((w[:, shown] > 0).sum())) < 1.0 and L.edge_fade(10) == 1.0
     full = L.bipartite_layout(w, layers, indices, n_layers, max_nodes=None)
     assert full.shown.all() and full.height > 10 * lay.height

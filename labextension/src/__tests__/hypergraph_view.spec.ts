@@ -29,10 +29,11 @@ const INCIDENCE = [
 ];
 
 // the kernel's layout of this graph (svdwidgets.hypergraph.layout.bipartite_layout)
-const CLASS_Y = [39, 103, 167];
-const NODE_Y = [52, 34, 112, 94, 130, 172];
+const CLASS_Y = [34, 95, 156];
+const NODE_Y = [52, 34, 112, 94, 130, 156];
 const RADIUS = [8, 6.536, 6.873, 6.162, 6.162, 6.873];
-const LAYER_Y = [22, 82, 160];
+// fc has a single node: no header (NaN), its label names the layer
+const LAYER_Y = [22, 82, NaN];
 
 function wire(dtype: string, shape: number[], values: number[]) {
   const data = dtype === 'int32' ? new Int32Array(values) : new Float32Array(values);
@@ -64,7 +65,7 @@ async function makeView(state: Record<string, unknown> = {}) {
       node_xy: wire('float32', [6, 2], COORDS.nodeXY),
       node_radius: wire('float32', [6], RADIUS),
       layer_y: wire('float32', [3], LAYER_Y),
-      graph_height: 190,
+      graph_height: 174,
       ...state
     }
   )) as HypergraphModel;
@@ -91,15 +92,15 @@ const COORDS = {
   nodeXY: ([] as number[]).concat(...NODE_Y.map(y => [1, y])),
   nodeRadius: RADIUS,
   layerY: LAYER_Y,
-  height: 190
+  height: 174
 };
 // max_nodes=3: the kernel keeps nodes 0, 4 and 5
 const CUT = {
-  classXY: [0, 34, 0, 76, 0, 118],
-  nodeXY: [1, 34, 1, NaN, 1, NaN, 1, NaN, 1, 76, 1, 118],
+  classXY: [0, 18, 0, 44, 0, 70],
+  nodeXY: [1, 18, 1, NaN, 1, NaN, 1, NaN, 1, 44, 1, 70],
   nodeRadius: [8, NaN, NaN, NaN, 6.162, 6.873],
-  layerY: [22, 64, 106],
-  height: 136
+  layerY: [NaN, NaN, NaN],
+  height: 88
 };
 
 describe('placing the kernel\'s layout', () => {
@@ -107,7 +108,7 @@ describe('placing the kernel\'s layout', () => {
     for (const width of [200, 640, 1200]) {
       const lay = placeLayout(SHAPE, COORDS, width, 12);
       expect(lay.width).toBeGreaterThanOrEqual(width);
-      expect(lay.height).toBe(190);
+      expect(lay.height).toBe(174);
       expect(lay.classes.map(p => p.y)).toEqual(CLASS_Y);
       expect(lay.nodes.map(p => p.y)).toEqual(NODE_Y);
       expect(lay.nodes.map(p => p.r)).toEqual(RADIUS);
@@ -122,8 +123,7 @@ describe('placing the kernel\'s layout', () => {
       expect(lay.nodeLabelX).toBeLessThan(lay.width);
       expect(lay.layers.map(l => [l.name, l.y, l.nodes])).toEqual([
         ['stem.conv', 22, [1, 0]],
-        ['block.conv1', 82, [3, 2, 4]],
-        ['fc', 160, [5]]
+        ['block.conv1', 82, [3, 2, 4]]
       ]);
       expect(lay.shown).toBe(6);
     }
@@ -133,7 +133,7 @@ describe('placing the kernel\'s layout', () => {
     const lay = placeLayout(SHAPE, CUT, 640, 12);
     expect(lay.shown).toBe(3);
     expect(lay.nodes.map(p => p.shown)).toEqual([true, false, false, false, true, true]);
-    expect(lay.layers.map(l => l.nodes)).toEqual([[0], [4], [5]]);
+    expect(lay.layers).toEqual([]); // one node per layer: no headers, the labels name them
   });
 
   it('checks that the coordinates fit the graph', () => {
@@ -165,7 +165,7 @@ describe('HypergraphView', () => {
     const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label')).map(
       t => t.firstChild!.textContent
     );
-    expect(headers).toEqual(LAYERS);
+    expect(headers).toEqual(LAYERS.slice(0, 2)); // fc: one node, named in its label
     expect(view.el.querySelector('.svdw-hg-title')!.textContent).toBe('Class hypergraph');
     expect(view.el.querySelector('.svdw-hg-threshold')!.textContent).toBe('threshold 0.5');
     expect(marked(view, 'node', 'svdw-hg-unique')).toEqual([4, 5]);
@@ -195,20 +195,21 @@ describe('HypergraphView', () => {
     const r = (j: number) => Number(node(view, j).querySelector('circle')!.getAttribute('r'));
     expect([0, 1, 2, 3, 4, 5].map(r)).toEqual(RADIUS.map(v => Math.round(v * 100) / 100));
     const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label'));
-    expect(headers.map(t => Number(t.getAttribute('y')))).toEqual(LAYER_Y);
-    expect(view.el.querySelector('svg')!.getAttribute('height')).toBe('190');
+    expect(headers.map(t => Number(t.getAttribute('y')))).toEqual(LAYER_Y.slice(0, 2));
+    expect(view.el.querySelector('svg')!.getAttribute('height')).toBe('174');
+    expect(node(view, 5).querySelectorAll('text')[1].textContent).toBe('σ 0.125  fc');
 
     const { view: cut } = await makeView({
       class_xy: wire('float32', [3, 2], CUT.classXY),
       node_xy: wire('float32', [6, 2], CUT.nodeXY),
       node_radius: wire('float32', [6], CUT.nodeRadius),
       layer_y: wire('float32', [3], CUT.layerY),
-      graph_height: 136,
+      graph_height: 88,
       edge_fade: 0.5
     });
     const drawn = Array.from(cut.el.querySelectorAll('.svdw-hg-node'));
     expect(drawn.map(g => g.getAttribute('data-node'))).toEqual(['0', '4', '5']);
-    expect(drawn.map(cy)).toEqual([34, 76, 118]);
+    expect(drawn.map(cy)).toEqual([18, 44, 70]);
     const edges = Array.from(cut.el.querySelectorAll('.svdw-hg-edge'));
     expect(edges).toHaveLength(5); // node 0 in 3 classes, 4 and 5 in one each
     expect(new Set(edges.map(e => e.getAttribute('data-node')))).toEqual(new Set(['0', '4', '5']));
@@ -218,6 +219,9 @@ describe('HypergraphView', () => {
     expect(cut.el.querySelector('.svdw-hg-status')!.textContent).toContain(
       'the 3 strongest of 6 directions drawn'
     );
+    // one drawn node per layer: no headers, each node's label names its layer
+    expect(cut.el.querySelectorAll('.svdw-hg-layer-label')).toHaveLength(0);
+    expect(node(cut, 4).querySelectorAll('text')[1].textContent).toBe('σ 0.500  block.conv1');
     cut.model.set('highlight', ['stem.conv', 0]); // node 1: not drawn
     expect(cut.el.querySelector('.svdw-hg-ring')).toBeNull();
     expect(cut.el.querySelector('.svdw-hg-status')!.textContent).toContain(
