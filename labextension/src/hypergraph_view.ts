@@ -392,7 +392,7 @@ export class HypergraphView extends DOMWidgetView {
     const layer = graph.nodeLayers[j];
     const headed = Number.isFinite(graph.coords.layerY[layer]);
     const name = truncate(graph.layerNames[layer] ?? '?', GEOMETRY.maxLayerLabelChars);
-    return sigmaLabel(graph.sigmas[j]) + (headed ? '' : `  ${name}`);
+    return sigmaLabel(graph.sigmas[j]) + (headed ? '' : ` · ${name}`);
   }
 
   /** Mark the selection, what it highlights, and the `highlight` direction; update the status. */

@@ -243,7 +243,7 @@ def _width(graph: BipartiteGraph, lay: BipartiteLayout, shown: np.ndarray) -> fl
     right = [len(t) for t in _headers(graph, lay, shown).values()]
     for j in shown.tolist():
         layer = int(graph.node_layers[j])
-        named = 0 if np.isfinite(lay.layer_y[layer]) else 2 + len(graph.layer_names[layer])
+        named = 0 if np.isfinite(lay.layer_y[layer]) else 3 + len(graph.layer_names[layer])
         right.append(len(str(int(graph.node_indices[j]))) + 8 + named)
     return max(st.COLUMN, 0.2 + 0.055 * left + 1.8 + 0.06 * max(right, default=1))
 
@@ -348,7 +348,7 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             color="#333333",
         )
         layer = int(graph.node_layers[j])
-        inline = "" if np.isfinite(lay.layer_y[layer]) else f"  {graph.layer_names[layer]}"
+        inline = "" if np.isfinite(lay.layer_y[layer]) else f" · {graph.layer_names[layer]}"
         ax.annotate(
             f"σ {graph.node_sigmas[j]:.3g}{inline}",
             xy,

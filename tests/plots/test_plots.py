@@ -302,6 +302,15 @@ def test_the_figure_and_the_view_draw_the_same_layout(
         assert {round(float(y), 3) for y in ends[:, 1]} <= {
             round(float(y), 3) for y in view.node_xy[shown, 1]
         }
+        # a layer with one drawn direction has no header: its node's label names the layer
+        texts = {t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))}
+        for j in shown:
+            layer = int(view.node_layers[j])
+            name = view.layer_names[layer]
+            if np.isnan(view.layer_y[layer]):
+                assert any(t.endswith(f" · {name}") for t in texts), name
+            else:
+                assert any(t.startswith(f"{name} (") for t in texts), name
     # the same cut from a ClassHypergraph directly
     again = plots.plot_hypergraph(hg, max_nodes=5)
     np.testing.assert_allclose(

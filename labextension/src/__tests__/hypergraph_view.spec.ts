@@ -197,7 +197,7 @@ describe('HypergraphView', () => {
     const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label'));
     expect(headers.map(t => Number(t.getAttribute('y')))).toEqual(LAYER_Y.slice(0, 2));
     expect(view.el.querySelector('svg')!.getAttribute('height')).toBe('174');
-    expect(node(view, 5).querySelectorAll('text')[1].textContent).toBe('σ 0.125  fc');
+    expect(node(view, 5).querySelectorAll('text')[1].textContent).toBe('σ 0.125 · fc');
 
     const { view: cut } = await makeView({
       class_xy: wire('float32', [3, 2], CUT.classXY),
@@ -221,7 +221,7 @@ describe('HypergraphView', () => {
     );
     // one drawn node per layer: no headers, each node's label names its layer
     expect(cut.el.querySelectorAll('.svdw-hg-layer-label')).toHaveLength(0);
-    expect(node(cut, 4).querySelectorAll('text')[1].textContent).toBe('σ 0.500  block.conv1');
+    expect(node(cut, 4).querySelectorAll('text')[1].textContent).toBe('σ 0.500 · block.conv1');
     cut.model.set('highlight', ['stem.conv', 0]); // node 1: not drawn
     expect(cut.el.querySelector('.svdw-hg-ring')).toBeNull();
     expect(cut.el.querySelector('.svdw-hg-status')!.textContent).toContain(
