@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from svdwidgets.cli.lab import NOTEBOOK_DIR, QUICKSTART, run_lab
-from svdwidgets.cli.report import EXACT_SIGMA_LIMIT, check_out, profile_source, write_report
+from svdwidgets.cli.report import EXACT_SIGMA_LIMIT, analysis_of, check_out, write_report
 from svdwidgets.cli.sources import ModelSource, load_data, load_model, parse_shape
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.model.folding import FOLD_BN_DEFAULT
 
 __all__ = ["EXIT_BAD_INPUT", "main"]
 
@@ -93,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         help="labelled images for the class hypergraph: torch.save({'images', 'labels', "
         "'class_names'})",
     )
-    report.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into its conv")
+    report.add_argument(
+        "--fold-bn",
+        action=argparse.BooleanOptionalAction,
+        default=FOLD_BN_DEFAULT,
+        help="fold each BatchNorm into the conv before it (default: not folded)",
+    )
     report.add_argument("--k", type=int, help="only the top k singular values per layer")
     report.add_argument(
         "--exact-sigma-max",
@@ -151,7 +157,7 @@ def _run_report(args: argparse.Namespace) -> int:
             source.model, source.description, source.input_shape, images, labels,
             names or source.class_names,
         )  # fmt: skip
-    prof = profile_source(
+    analysis = analysis_of(
         source,
         shape,
         method=args.method,
@@ -159,16 +165,21 @@ def _run_report(args: argparse.Namespace) -> int:
         k=args.k,
         cache=not args.no_cache,
     )
-    summary = write_report(
-        prof,
-        source,
-        args.out,
-        overwrite=args.overwrite,
-        exact_sigma_max=args.exact_sigma_max,
-        explorer=not args.no_explorer,
-    )
+    prof = analysis.profile()
+    try:
+        summary = write_report(
+            analysis,
+            source,
+            args.out,
+            overwrite=args.overwrite,
+            exact_sigma_max=args.exact_sigma_max,
+            explorer=not args.no_explorer,
+        )
+    finally:
+        analysis.close()
     print(
-        f"svdwidgets: {summary['model']}, input {tuple(summary['input_shape'])}: "
+        f"svdwidgets: {summary['model']}, input {tuple(summary['input_shape'])}, "
+        f"{analysis.caption}: "
         f"{len(prof)} layers profiled, {len(prof.skipped)} skipped, "
         f"{time.perf_counter() - start:.1f} s"
     )

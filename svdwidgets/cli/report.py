@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from svdwidgets.analysis import DEFAULT_HYPERGRAPH_K, DEFAULT_THRESHOLD, Analysis, layer_table
 from svdwidgets.cli.sources import ModelSource
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
+from svdwidgets.model.folding import FOLD_BN_DEFAULT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXACT_SIGMA_LIMIT",
     "MAX_FREQUENCY_MAPS",
+    "analysis_of",
+    "check_out",
     "file_stems",
     "profile_source",
     "spread",
@@ -42,43 +46,60 @@ MAX_FREQUENCY_MAPS = 8
 """The most frequency maps in ``report.html`` (evenly spaced over the layers); PNGs cover all."""
 
 
-def profile_source(
+def analysis_of(
     source: ModelSource,
     input_shape: tuple[int, ...] | None,
     *,
     method: str = "auto",
-    fold_bn: bool = False,
+    fold_bn: bool = FOLD_BN_DEFAULT,
     k: int | None = None,
     cache: bool = True,
-) -> Profile:
-    """:func:`svdwidgets.profile` of the model on ``input_shape`` (or the source's own)."""
-    import svdwidgets as sw
-
+) -> Analysis:
+    """The :class:`~svdwidgets.Analysis` of the source's model and data on ``input_shape`` (or
+    the source's own), its profile computed (bad input fails here, before any file)."""
     shape = input_shape if input_shape is not None else source.input_shape
     if shape is None:
         raise SVDWidgetsError(
             f"{source.description} does not say what input it takes: pass --input-shape C,H,W"
         )
+    analysis = Analysis(
+        source.model,
+        source.images,
+        source.labels,
+        source.class_names,
+        shape,
+        method=method,
+        fold_bn=fold_bn,
+        k=k,
+        cache=cache,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SVDWidgetsWarning)  # kept per layer in the `note` column
-        return sw.profile(
-            source.model, shape, method=method, fold_bn=fold_bn, k=k, cache=cache, progress=False
-        )
+        analysis.profile()
+    return analysis
+
+
+def profile_source(
+    source: ModelSource,
+    input_shape: tuple[int, ...] | None,
+    *,
+    method: str = "auto",
+    fold_bn: bool = FOLD_BN_DEFAULT,
+    k: int | None = None,
+    cache: bool = True,
+) -> Profile:
+    """:func:`svdwidgets.profile` of the model on ``input_shape`` (or the source's own)."""
+    analysis = analysis_of(source, input_shape, method=method, fold_bn=fold_bn, k=k, cache=cache)
+    return analysis.profile()
 
 
 def table(prof: Profile) -> pd.DataFrame:
-    """The per-layer table for files: shapes as ``16x1x3x3``, no Python tuples."""
-    df = prof.to_dataframe().reset_index()
-    for column in df.columns:
-        if df[column].map(lambda v: isinstance(v, tuple)).any():
-            df[column] = df[column].map(
-                lambda v: "x".join(str(s) for s in v) if isinstance(v, tuple) else v
-            )
-    return df
+    """The per-layer table for files (:func:`svdwidgets.analysis.layer_table`)."""
+    return layer_table(prof)
 
 
 def write_report(
-    prof: Profile,
+    analysis: Analysis | Profile,
     source: ModelSource,
     out: Path,
     *,
@@ -86,7 +107,12 @@ def write_report(
     exact_sigma_max: bool | None = None,
     explorer: bool = True,
 ) -> dict[str, Any]:
-    """Write the report of ``prof`` into ``out`` all at once; returns what ``report.json`` says.
+    """Write the report of ``analysis`` into ``out`` all at once; returns what ``report.json``
+    says.
+
+    ``analysis`` is the :class:`~svdwidgets.Analysis` of the source (or a Profile of its model,
+    then analysed with the source's data): the table, ``report.html``'s hypergraph and
+    ``explorer.html`` all come from it, so they show the same rows and the same directions.
 
     Everything that can fail on bad input (the table, the hypergraph of the data) is computed
     first; the files are then written into a temporary sibling folder, which replaces ``out``
@@ -98,12 +124,17 @@ def write_report(
     ImageNet network on a CPU).
     """
     check_out(out, overwrite)
-    df = table(prof)
+    if not isinstance(analysis, Analysis):
+        analysis = Analysis(
+            analysis.model, source.images, source.labels, source.class_names, profile=analysis
+        )
+    prof = analysis.profile()
+    df = analysis.table()
     notes: dict[str, str] = {}
     exact, notes["overview.png"] = _exact_overview(prof, exact_sigma_max)
     figure = None
     if importlib.util.find_spec("ipywidgets") is not None:
-        figure, notes["report.html"] = _html_figure(prof, source, df)
+        figure, notes["report.html"] = _html_figure(analysis, source, df)
     else:
         notes["report.html"] = "skipped: ipywidgets is not importable (svdwidgets[widgets])"
     dashboard = None
@@ -114,7 +145,7 @@ def write_report(
             "skipped: the Explorer needs ipywidgets and torch-lucent (see the README's install)"
         )
     else:
-        dashboard, notes["explorer.html"] = _explorer(prof, source)
+        dashboard, notes["explorer.html"] = _explorer(analysis, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
@@ -122,7 +153,7 @@ def write_report(
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
         files = _write_files(prof, source, df, figure, notes, tmp, exact, dashboard)
-        summary = _summary(prof, source, out, files, notes)
+        summary = _summary(analysis, source, out, files, notes)
         (tmp / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _replace(tmp, out)
     except OSError as err:  # a full disk, a folder made read-only meanwhile
@@ -204,20 +235,13 @@ def _write_files(
     return [*written, "report.json"]
 
 
-def _explorer(prof: Profile, source: ModelSource) -> tuple[Any, str]:
-    """The Explorer of ``prof`` on its last conv layer, gallery rendered; and what it shows."""
+def _explorer(analysis: Analysis, source: ModelSource) -> tuple[Any, str]:
+    """The Explorer of ``analysis`` on its last conv layer, gallery rendered; and what it shows."""
     import svdwidgets as sw
 
+    prof = analysis.profile()
     convs = [n for n in prof.layers if prof.entry(n).record.kind == "conv"]
-    dashboard = sw.Explorer(
-        prof.model,
-        source.images,
-        source.labels,
-        source.class_names,
-        input_shape=None if source.images is not None else _input_shape(prof),
-        profile=prof,
-        layer=convs[-1] if convs else None,
-    )
+    dashboard = sw.Explorer(analysis.model, analysis=analysis, layer=convs[-1] if convs else None)
     dashboard.wait()
     error = dashboard.gallery.error
     what = f"the Explorer on {dashboard.layer} (linked views; choosing a layer needs the kernel)"
@@ -225,14 +249,16 @@ def _explorer(prof: Profile, source: ModelSource) -> tuple[Any, str]:
 
 
 def _summary(
-    prof: Profile, source: ModelSource, out: Path, files: list[str], notes: dict[str, str]
+    analysis: Analysis, source: ModelSource, out: Path, files: list[str], notes: dict[str, str]
 ) -> dict[str, Any]:
     import svdwidgets as sw
 
+    prof = analysis.profile()
     return {
         "model": source.description,
         "input_shape": list(_input_shape(prof)),
         "options": {k: v for k, v in prof.options.items() if k != "input_shape"},
+        "batchnorm": analysis.caption,
         "layers": prof.layers,
         "skipped": prof.skipped,
         "out": str(out),
@@ -297,12 +323,13 @@ def file_stems(names: Sequence[str], limit: int = 120) -> list[str]:
     return stems
 
 
-def _html_figure(prof: Profile, source: ModelSource, df: pd.DataFrame) -> tuple[Any, str]:
+def _html_figure(analysis: Analysis, source: ModelSource, df: pd.DataFrame) -> tuple[Any, str]:
     """The widget ``report.html`` shows, and what it shows.
 
     Every layer at once, as a page can without a kernel: the table, the frequency maps of up to
-    :data:`MAX_FREQUENCY_MAPS` fft conv layers and, with labelled data, the class hypergraph.
-    (``explorer.html`` is the linked dashboard of one layer.)
+    :data:`MAX_FREQUENCY_MAPS` fft conv layers and, with labelled data, the class hypergraph of
+    the analysis (operator directions: the Explorer's). (``explorer.html`` is the linked
+    dashboard of one layer.)
     """
     import html
 
@@ -311,13 +338,15 @@ def _html_figure(prof: Profile, source: ModelSource, df: pd.DataFrame) -> tuple[
     import svdwidgets as sw
     from svdwidgets.widgets import FrequencyMap, HypergraphView
 
+    prof = analysis.profile()
     head = ipw.HTML(
         f"<h2>{html.escape(source.description)}</h2><p>input shape "
-        f"{_input_shape(prof)}, method {prof.options['method']!r}: "
-        f"{len(prof)} layers, {len(prof.skipped)} skipped</p>"
+        f"{_input_shape(prof)}, method {prof.options['method']!r}, "
+        f"{html.escape(analysis.caption)}: {len(prof)} layers, {len(prof.skipped)} skipped</p>"
     )
     columns = [c for c in ("layer", "kind", "weight_shape", "input_size", "stride", "padding",
-                           "method", "exact", "n_values", "sigma_max", "stable_rank", "alpha")
+                           "method", "exact", "n_values", "sigma_max", "sigma_max_circular",
+                           "stable_rank", "alpha")
                if c in df.columns]  # fmt: skip
     parts: list[Any] = [head, ipw.HTML(df[columns].to_html(index=False, float_format="%.4g"))]
     fft = [
@@ -336,9 +365,13 @@ def _html_figure(prof: Profile, source: ModelSource, df: pd.DataFrame) -> tuple[
         if fft
         else f"no frequency maps (no conv layer has an fft spectrum with method {method!r})"
     ]
-    if source.images is not None and source.labels is not None:
-        hg = sw.class_hypergraph(prof, source.images, source.labels, class_names=source.class_names)
-        parts.append(HypergraphView.from_hypergraph(hg))
+    if analysis.has_hypergraph():
+        hg = analysis.hypergraph(DEFAULT_HYPERGRAPH_K, DEFAULT_THRESHOLD)
+        title = (
+            f"Class hypergraph (threshold {DEFAULT_THRESHOLD:g}, top {DEFAULT_HYPERGRAPH_K} "
+            "operator directions per layer)"
+        )
+        parts.append(HypergraphView.from_hypergraph(hg, title=title))
         shown.append("the class hypergraph")
     shown.insert(0, "the table")
     return ipw.VBox(parts), ", ".join(shown)
