@@ -365,7 +365,7 @@ class Explorer(ipw.VBox):
         parts = [
             f"{len(spec.values):,} singular values · method {spec.method}"
             + ("" if spec.method == "exact" else " (exact)" if spec.exact else " (approximation)"),
-            f"σ_max = {float(spec.values[0]):.4g}",
+            f"σ_max = {_sigma_max(self.profile.entry(self.layer)):.4g}",
         ]
         parts.append(self.analysis.caption)
         if len(picked) == 1:
@@ -398,6 +398,13 @@ class Explorer(ipw.VBox):
 
     def _mark(self, name: str, since: float) -> None:
         self.timings[name] = time.perf_counter() - since
+
+
+def _sigma_max(entry: Any) -> float:
+    """The layer's σ_max as the layer table gives it: the operator's own (exact) when the
+    profile computed it, else the top of its spectrum."""
+    interval = entry.sigma_max
+    return float(interval.value) if interval is not None else float(entry.spectrum.values[0])
 
 
 def _from_analysis(

@@ -252,6 +252,7 @@ def test_one_folding_default_everywhere() -> None:
         "Explorer": inspect.signature(sw.Explorer).parameters["fold_bn"].default,
         "report": _parser().parse_args(["report", "default", "--out", "x"]).fold_bn,
         "main job": build_parser().parse_args([]).fold_bn,
+        "sweep": _parser().parse_args(["sweep", "a.pt", "--arch", "default", "--out", "x"]).fold_bn,
     }
     assert defaults == dict.fromkeys(defaults, FOLD_BN_DEFAULT)
     assert _parser().parse_args(["report", "m", "--out", "x", "--fold-bn"]).fold_bn is True
@@ -286,6 +287,10 @@ def test_main_job_report_and_explorer_show_one_table(
         # the main job printed exactly the Explorer's rows (the same columns, the same values)
         assert format_text(table) in printed and "BatchNorm: not folded" in printed
         assert "BatchNorm: not folded" in ex._summary.value
+        ex.show_layer("block.conv2")  # its summary line gives the table's σ_max (exact)
+        row = table.set_index("layer").loc["block.conv2"]
+        assert f"σ_max = {row['sigma_max']:.4g}" in ex._summary.value
+        assert row["sigma_max"] < row["sigma_max_circular"]  # not the circular value
         # the report's file holds the same rows
         assert list(csv["layer"]) == list(table["layer"]) == ex.layers
         for column in ("sigma_max", "sigma_max_circular", "stable_rank", "alpha", "n_values"):
@@ -333,3 +338,18 @@ def test_a_hypergraph_node_is_the_same_vector_in_report_and_explorer(bundle: Any
     finally:
         ex.close()
         report.close()
+
+
+def test_the_analysis_imports_no_widgets() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, svdwidgets.analysis; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'bqplot')))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"

@@ -62,10 +62,12 @@ def analysis_of(
         raise SVDWidgetsError(
             f"{source.description} does not say what input it takes: pass --input-shape C,H,W"
         )
+    images = source.images
+    fits = images is None or tuple(images.shape[1:]) == tuple(shape)
     analysis = Analysis(
         source.model,
-        source.images,
-        source.labels,
+        images if fits else None,
+        source.labels if fits else None,
         source.class_names,
         shape,
         method=method,
@@ -75,7 +77,12 @@ def analysis_of(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SVDWidgetsWarning)  # kept per layer in the `note` column
-        analysis.profile()
+        analysis.profile()  # first: a model that does not run on the shape says so itself
+    if not fits:
+        raise SVDWidgetsError(
+            f"the data of {source.description} are inputs of shape "
+            f"{tuple(images.shape[1:])}, not --input-shape {tuple(shape)}"  # type: ignore[union-attr]
+        )
     return analysis
 
 
