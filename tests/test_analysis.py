@@ -353,3 +353,22 @@ def test_the_analysis_imports_no_widgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_explorer_close_cancels_its_analysis_jobs_and_starts_none(bundle: Any) -> None:
+    ex = sw.Explorer(bundle.model, input_shape=(1, 28, 28), autostart=False)
+    job = ex.analysis.start("compare_methods", "block.conv2", ["fft", "unfolded"])
+    ex.close()
+    assert job.wait(60) and job.state in ("done", "cancelled")
+    assert not [t for t in threading.enumerate() if t.name == "svdwidgets-analysis"]
+    with pytest.raises(SVDWidgetsError, match="closed"):
+        ex.analysis.start("table")
+    # an analysis handed in stays the caller's: open after the Explorer closes
+    a = Analysis(bundle.model, input_shape=(1, 28, 28))
+    ex = sw.Explorer(bundle.model, analysis=a, autostart=False)
+    assert ex.profile is a.profile() and ex.table is a.table()
+    ex.close()
+    assert a.start("table").result(60) is a.table()
+    a.close()
+    with pytest.raises(SVDWidgetsError, match="pass data to the Analysis"):
+        sw.Explorer(bundle.model, bundle.images[:4], analysis=a)
