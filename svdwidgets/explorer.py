@@ -133,9 +133,12 @@ class Explorer(ipw.VBox):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SVDWidgetsError(f"{name} must be a positive int, got {value!r}")
         self._own_analysis = analysis is None
-        self.analysis = self._analysis(
-            analysis, model, data, labels, class_names, shape, profile, fold_bn, method
-        )
+        if analysis is None:
+            analysis = Analysis(
+                model, data, labels, class_names, shape, method=method, fold_bn=fold_bn,
+                profile=profile,
+            )  # fmt: skip
+        self.analysis = analysis
         self.model = model
         self.data = self.analysis.data
         self.labels = self.analysis.labels if labels is None else labels
@@ -377,24 +380,6 @@ class Explorer(ipw.VBox):
     # ----------------------------------------------------------------------------------------
     # Building
     # ----------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _analysis(
-        given: Analysis | None,
-        model: nn.Module,
-        data: Any,
-        labels: Any,
-        class_names: Sequence[str] | None,
-        shape: tuple[int, ...],
-        profile: Any,
-        fold_bn: bool,
-        method: str,
-    ) -> Analysis:
-        if given is not None:
-            return given
-        return Analysis(
-            model, data, labels, class_names, shape, method=method, fold_bn=fold_bn, profile=profile
-        )
 
     def _mark(self, name: str, since: float) -> None:
         self.timings[name] = time.perf_counter() - since
