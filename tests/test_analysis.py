@@ -335,6 +335,11 @@ def test_a_hypergraph_node_is_the_same_vector_in_report_and_explorer(bundle: Any
         torch.testing.assert_close(mine, theirs)
         _, u = ex.profile["block.conv2"].vector(i)  # the spectrum's own i-th left vector
         torch.testing.assert_close(mine.double(), u.double(), rtol=1e-5, atol=1e-6)
+        # the report's own Explorer (explorer.html) reuses its analysis: computed once
+        shared = sw.Explorer(report.model, analysis=report, autostart=False)
+        assert shared.hypergraph is report.hypergraph()
+        assert report.counts["hypergraph"] == 1 and report.counts["profile"] == 1
+        shared.close()
     finally:
         ex.close()
         report.close()
