@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.model.cache import SpectrumCache, default_cache_dir, probe_key, spectrum_key
 from svdwidgets.model.discover import LayerRecord, find_layers
-from svdwidgets.model.folding import fold_batchnorm
+from svdwidgets.model.folding import FOLD_BN_DEFAULT, fold_batchnorm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -334,8 +334,8 @@ def profile(
     layers: Sequence[str] | None = None,
     device: torch.device | str | None = None,
     cache: bool | str | Path = True,
-    progress: bool = True,
-    fold_bn: bool = False,
+    progress: bool | Callable[[str, int, int], object] = True,
+    fold_bn: bool = FOLD_BN_DEFAULT,
     k: int | None = None,
     dtype: torch.dtype = torch.float32,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -360,7 +360,8 @@ def profile(
     cache:
         ``True`` (``$SVDWIDGETS_CACHE`` or ``~/.cache/svdwidgets``), a folder, or ``False``.
     progress:
-        a tqdm progress bar over layers.
+        a tqdm progress bar over layers; or a callable ``progress(layer, done, total)`` called
+        before each layer (an exception it raises stops the profile: how a job cancels).
     fold_bn:
         fold a BatchNorm2d that directly consumes a conv's output into the conv (eval-mode
         statistics) before the SVD: the operator the network applies between nonlinearities.
@@ -571,7 +572,14 @@ def _store(cache: bool | str | Path) -> SpectrumCache | None:
     raise SVDWidgetsError(f"cache must be True, False or a folder, got {cache!r}")
 
 
-def _progress(records: list[LayerRecord], enabled: bool) -> Iterator[LayerRecord]:
+def _progress(
+    records: list[LayerRecord], enabled: bool | Callable[[str, int, int], object]
+) -> Iterator[LayerRecord]:
+    if callable(enabled):  # progress(layer, done, total) before each layer; raising stops
+        for done, record in enumerate(records):
+            enabled(record.name, done, len(records))
+            yield record
+        return
     if not enabled:
         yield from records
         return
