@@ -109,15 +109,6 @@ def test_conv2d_norm_off_equals_weightwatcher_and_halves_conv_eigenvalues() -> N
     assert dense["lambda_max"] == pytest.approx(top, rel=1e-6)  # Linear: not halved
 
 
-def test_bundled_network_equals_weightwatcher() -> None:
-    from svdwidgets.zoo.default import load_default
-
-    model = load_default().model
-    seen = _assert_rows_equal(model, {"mp_fit": True})
-    convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert seen == set(convs)
-
-
 def test_known_answers_without_weightwatcher() -> None:
     # diag(1..20) as a Linear weight: eigenvalues k², N = M = 20
     w = torch.diag(torch.arange(1.0, 21.0))
