@@ -127,7 +127,7 @@ def _fits(layer: LayerProfile) -> dict[str, Any]:
                 raise SVDWidgetsError("only the top-k values were computed")
             # a tail of n values of the pooled spectrum holds n / copies values of the block
             min_tail = max(2, -(-_MIN_TAIL // copies)) if not prefix else _MIN_TAIL
-            row = dict(rmt.weightwatcher_row(vals, *shape, min_tail=min_tail))
+            row = dict(rmt.rmt_row(vals, *shape, min_tail=min_tail))
         except SVDWidgetsError:
             row = dict.fromkeys(_RMT_COLUMNS, math.nan)
         spikes = row["num_spikes"]

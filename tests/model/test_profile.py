@@ -207,11 +207,11 @@ def test_single_tap_fits_equal_the_fits_of_the_pooled_spectrum(stride) -> None:
     assert entry.spectrum.shortcut == "single-tap"  # type: ignore[union-attr]
     fast = entry.fits()
     values = entry.spectrum.values.double()  # type: ignore[union-attr]
-    pooled = rmt.weightwatcher_row(values, 40, 24 * stride * stride)
+    pooled = rmt.rmt_row(values, 40, 24 * stride * stride)
     names = {"sigma_mp": "mp_sigma", "num_spikes": "mp_spikes", "ks_mp": "mp_ks"}
     for key in ("alpha", "alpha_weighted", "ks_powerlaw", "sigma_mp", "num_spikes", "ks_mp"):
         assert fast[names.get(key, key)] == pytest.approx(pooled[key], rel=1e-9), key  # type: ignore[literal-required]
-    unfolded = rmt.weightwatcher_row(
+    unfolded = rmt.rmt_row(
         torch.linalg.svdvals(conv.weight.detach().double().reshape(40, 24)), 40, 24
     )
     for key in ("alpha", "sigma_mp", "ks_mp"):
