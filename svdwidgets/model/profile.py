@@ -334,11 +334,16 @@ class Profile:
         return pd.DataFrame(rows).set_index("layer")
 
     def _repr_html_(self) -> str:
-        """The table's important columns in a notebook (the long note left out)."""
+        """The table's important columns in a notebook (the long note left out).
+
+        A ``slices`` profile shows WeightWatcher's headline metrics in place of our fits;
+        columns with no value in any row are left out.
+        """
         import html
 
         df = self.to_dataframe()
-        shown = [c for c in _HTML_COLUMNS if c in df.columns]
+        columns = _HTML_WW_COLUMNS if self.options.get("method") == "slices" else _HTML_COLUMNS
+        shown = [c for c in columns if c in df.columns and df[c].notna().any()]
         folded = "BatchNorm folded" if self.options.get("fold_bn") else "BatchNorm not folded"
         head = (
             f"<p><b>{html.escape(repr(self))}</b> &middot; input "
@@ -364,6 +369,25 @@ _HTML_COLUMNS = (
     "seconds",
     "skipped",
 )
+_HTML_WW_COLUMNS = (
+    "kind",
+    "sigma_max",
+    "method",
+    "alpha",
+    "alpha_weighted",
+    "stable_rank",
+    "log_norm",
+    "log_spectral_norm",
+    "D",
+    "sigma_mp",
+    "num_spikes",
+    "num_evals",
+    "input_size",
+    "seconds",
+    "skipped",
+    "ww_skipped",
+)
+"""WeightWatcher's headline columns, for a ``slices`` profile."""
 
 
 def profile(

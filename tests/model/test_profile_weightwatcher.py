@@ -87,6 +87,16 @@ def test_bundled_network_slices_rows_equal_weightwatcher() -> None:
         "effective_rank",
     ]
     assert df["alpha"].notna().all() and df["stable_rank"].notna().all()
+    assert df.columns[-1] == "note"
+    # in a notebook: WeightWatcher's headline columns, nothing empty, the long note left out
+    html = prof._repr_html_()
+    header = html[html.index("<thead>") : html.index("</thead>")]
+    for col in ("alpha", "alpha_weighted", "log_spectral_norm", "num_spikes", "sigma_mp", "D"):
+        assert f"<th>{col}</th>" in header, col
+    for col in ("note", "effective_rank", "mp_spikes", "sigma_max_circular", "skipped"):
+        assert f"<th>{col}</th>" not in header, col
+    assert header.index("<th>alpha</th>") < header.index("<th>num_spikes</th>")
+    assert f"{df.loc['block.conv2', 'alpha']:.4g}" in html
 
 
 def _small() -> nn.Module:
