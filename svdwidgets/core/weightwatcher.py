@@ -126,10 +126,11 @@ def tap_matrices(weight: np.ndarray, kind: Kind) -> tuple[list[np.ndarray], int,
 
     ``weight`` as PyTorch stores it: ``(out, in)`` for ``dense``, ``(c_out, c_in/groups, kh, kw)``
     for ``conv2d``, in float32 (WeightWatcher reads ``weight.float().numpy()``). For a conv the
-    channel layout is guessed as WeightWatcher guesses it (``c_out + c_in < kh + kw`` reads
-    as channels-first, and the taps are then taken the other way), and its ``N``, ``M``
-    bookkeeping is kept as it is (with an even number of taps and ``c_out < c_in`` its ``N`` is
-    the smaller side, which changes ``Q`` in the MP fit).
+    channel layout is guessed as WeightWatcher guesses it: ``c_out + c_in < kh + kw`` reads as
+    channels-first and is flipped back (the same taps, ``N = c_out``, ``M = c_in`` whichever is
+    larger); otherwise its ``N``, ``M`` bookkeeping is kept as it is (it swaps them at every
+    wide tap, so with an even number of taps and ``c_out < c_in`` its ``N`` is the smaller
+    side, which changes ``Q`` in the MP fit).
     """
     if kind == "dense":
         if weight.ndim != 2:
@@ -368,6 +369,10 @@ def weightwatcher_metrics(
     w = np.asarray(weight)
     if w.dtype != np.float32:
         w = w.astype(np.float32)
+    if not np.isfinite(w).all():
+        raise SVDWidgetsError(
+            f"the weight {w.shape} has {int(np.count_nonzero(~np.isfinite(w)))} NaN/inf entries"
+        )
     mats, n, m, rf = tap_matrices(w, kind)
     count = m * rf
     if opts["min_evals"] and count < opts["min_evals"]:

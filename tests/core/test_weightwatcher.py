@@ -126,6 +126,17 @@ def test_known_answers_without_weightwatcher() -> None:
     assert row["num_pl_spikes"] == tail.size
 
 
+def test_bad_weights_and_kinds_raise() -> None:
+    w = torch.ones(4, 4, 3, 3)
+    w[0, 0, 0, 0] = math.nan
+    with pytest.raises(SVDWidgetsError, match=r"\(4, 4, 3, 3\) has 1 NaN/inf"):
+        weightwatcher_metrics(w, "conv2d")
+    with pytest.raises(SVDWidgetsError, match="got 'conv1d'"):
+        weightwatcher_metrics(torch.ones(4, 4, 3, 3), "conv1d")  # type: ignore[arg-type]
+    with pytest.raises(SVDWidgetsError, match=r"2-D, got shape \(4, 4, 3, 3\)"):
+        weightwatcher_metrics(torch.ones(4, 4, 3, 3), "dense")
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [
