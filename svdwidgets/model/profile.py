@@ -461,6 +461,11 @@ def profile(
         raise SVDWidgetsError(
             f"on_bad_weights must be one of {BAD_WEIGHTS}, got {on_bad_weights!r}"
         )
+    if weightwatcher is not None and method != "slices":
+        raise SVDWidgetsError(
+            f"weightwatcher={weightwatcher!r} sets WeightWatcher's row, which only "
+            f"method='slices' computes (method={method!r})"
+        )
     ww_options = ww.check_options(weightwatcher)
     model_device = _model_device(model)
     if model_device.type == "meta":

@@ -132,6 +132,8 @@ def test_options_reach_the_rows_conv2d_norm_off() -> None:
     assert h.loc["6", "norm"] == pytest.approx(df.loc["6", "norm"], rel=1e-12)
     with pytest.raises(sw.SVDWidgetsError, match=r"\['randomize'\] are not reproduced"):
         sw.profile(model, (3, 8, 8), method="slices", weightwatcher={"randomize": True})
+    with pytest.raises(sw.SVDWidgetsError, match="only method='slices' computes"):
+        sw.profile(model, (3, 8, 8), method="fft", weightwatcher={"mp_fit": False})
 
 
 def test_linear_layers_are_reported_as_dense() -> None:
