@@ -86,8 +86,8 @@ def test_the_mp_overlay_carries_the_bulk_mass(prof: sw.Profile) -> None:
     # the same fits as the profile's table (same block shape, same functions)
     row = prof.entry("block.conv1").fits()
     assert fits.mp is not None and fits.tail is not None
-    assert fits.mp.sigma_mp == pytest.approx(row["sigma_mp"])
-    assert fits.mp.num_spikes == row["num_spikes"]
+    assert fits.mp.sigma_mp == pytest.approx(row["mp_sigma"])
+    assert fits.mp.num_spikes == row["mp_spikes"]
     assert fits.tail.alpha == pytest.approx(row["alpha"])
     assert fits.big == 32  # one 32 x 32 frequency block
     n = values.numel()
