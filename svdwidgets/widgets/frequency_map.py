@@ -34,6 +34,8 @@ from svdwidgets.widgets.selection import Selection
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from svdwidgets.core.spectrum import FFTSpectrum
 
 __all__ = ["INDEX_FREQUENCIES", "FrequencyMap", "frequency_table", "rank_index_table"]
@@ -131,12 +133,28 @@ class FrequencyMap(DOMWidget):
             self.layer_name = layer_name
             self._update_index_tables()
 
+    def figure(self, **kwargs: Any) -> Figure:
+        """:func:`svdwidgets.plots.plot_frequency_map` of what the view shows.
+
+        Its ``frequency_values`` at its ``rank``, ``selected_frequency`` and ``log_scale``;
+        ``kwargs`` go to the drawing function.
+        """
+        from svdwidgets.plots.frequency import plot_frequency_map
+
+        options = {
+            "rank": self.rank,
+            "selected": self.selected_frequency,
+            "log_scale": self.log_scale,
+            "name": self.layer_name,
+        }
+        return plot_frequency_map(self.frequency_values, **{**options, **kwargs})
+
     def save(self, path: str | Path, **kwargs: Any) -> Path:
         """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
 
-        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        :meth:`figure`, drawn with matplotlib without a browser; ``dpi=`` for PNG.
         """
-        from svdwidgets.plots import save_view
+        from svdwidgets.plots.save import save_view
 
         return save_view(self, path, **kwargs)
 
