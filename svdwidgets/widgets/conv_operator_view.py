@@ -151,8 +151,8 @@ def _check_int(name: str, value: object) -> int:
     return int(value)
 
 
-def _check_weight(teaching: Teaching, weight: object) -> Any:
-    weight = teaching.check_weight(weight)
+def _check_weight(teaching: Teaching, given: object) -> Any:
+    weight = teaching.check_weight(given)
     for name, v in zip(("c_out", "c_in", "kernel_size"), weight.shape[:3], strict=True):
         lo, hi = LIMITS[name]
         if not lo <= int(v) <= hi:
