@@ -47,7 +47,7 @@ from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
-from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
+from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.images import png_bytes
 from svdwidgets.widgets.selection import Selection
 
@@ -207,6 +207,8 @@ class VectorGallery(DOMWidget):
         self._class_names = None if class_names is None else [str(c) for c in class_names]
         self._n_examples = n_examples if self._data is not None else 0
         self._cache = cache if cache is not None else ImageCache()
+        from svdwidgets.featurevis.render import check_render_options
+
         self._options = check_render_options(render_options)
         self._closed = False
         self._rendered: dict[tuple[str, int], dict[str, Any]] = {}
