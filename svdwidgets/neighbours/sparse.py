@@ -382,6 +382,10 @@ class SparsePath:
             columns=pd.Index([self.feature_names[j] for j in used], name="node"),
         )
 
+    def compare(self, graph: ClassHypergraph, step: int = -1) -> pd.DataFrame:
+        """:func:`compare_incidence` of this path at ``step`` against ``graph``."""
+        return compare_incidence(self, graph, step)
+
     def edges(self, step: int = -1) -> dict[str, list[str]]:
         """Each class's hyperedge at ``step``: the nodes it weights non-zero."""
         w = self._step(step).weight.numpy()
