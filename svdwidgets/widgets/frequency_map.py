@@ -21,7 +21,7 @@ The front end is ``FrequencyMapModel`` / ``FrequencyMapView`` in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import traitlets
@@ -36,9 +36,23 @@ from svdwidgets.widgets.serialization import NDArray, array_serialization
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from svdwidgets.core.spectrum import FFTSpectrum
+__all__ = [
+    "INDEX_FREQUENCIES",
+    "FrequencyMap",
+    "FrequencySpectrum",
+    "frequency_table",
+    "rank_index_table",
+]
 
-__all__ = ["INDEX_FREQUENCIES", "FrequencyMap", "frequency_table", "rank_index_table"]
+
+class FrequencySpectrum(Protocol):
+    """What the map reads of an ``fft`` spectrum (:class:`svdwidgets.FFTSpectrum`)."""
+
+    @property
+    def frequency_values(self) -> Any: ...  # (N_h, N_w, r) array-like: σ per frequency
+    @property
+    def frequencies(self) -> Any: ...  # (n, 2) array-like: the frequency of each value
+
 
 INDEX_FREQUENCIES = 16384
 """How many of the top values' frequencies the browser gets (128 kB), to outline a selection."""
@@ -103,7 +117,7 @@ class FrequencyMap(DOMWidget):
     @classmethod
     def from_spectrum(
         cls,
-        spectrum: FFTSpectrum,
+        spectrum: FrequencySpectrum,
         *,
         layer_name: str = "",
         rank: int = 0,
@@ -122,7 +136,7 @@ class FrequencyMap(DOMWidget):
             **kwargs,
         )
 
-    def show_spectrum(self, spectrum: FFTSpectrum, *, layer_name: str = "") -> None:
+    def show_spectrum(self, spectrum: FrequencySpectrum, *, layer_name: str = "") -> None:
         """Show another ``fft`` spectrum (a dashboard switching layers); clears the selection."""
         _check_fft(spectrum)
         with self.hold_sync():
@@ -209,9 +223,8 @@ class FrequencyMap(DOMWidget):
 
 
 def _check_fft(spectrum: object) -> None:
-    from svdwidgets.core.spectrum import FFTSpectrum
-
-    if not isinstance(spectrum, FFTSpectrum):
+    # an FFTSpectrum, read through its arrays (the widgets import no torch)
+    if not all(hasattr(spectrum, a) for a in ("frequency_values", "frequencies")):
         method = getattr(spectrum, "method", None)
         raise SVDWidgetsError(
             "FrequencyMap needs the per-frequency values of the 'fft' method (an "
@@ -221,12 +234,12 @@ def _check_fft(spectrum: object) -> None:
         )
 
 
-def frequency_table(spectrum: FFTSpectrum) -> np.ndarray:
+def frequency_table(spectrum: FrequencySpectrum) -> np.ndarray:
     """``(n, 2)`` int array: row ``i`` is ``spectrum.frequency_of(i)``.
 
     Computed once per widget, so that a click only compares integers (no FFT, no SVD).
     """
-    return spectrum.frequencies.numpy().astype(np.int64)
+    return np.asarray(spectrum.frequencies).astype(np.int64)
 
 
 def rank_index_table(frequencies: np.ndarray, grid: tuple[int, int], rank: int) -> np.ndarray:

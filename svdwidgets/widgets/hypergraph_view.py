@@ -41,8 +41,6 @@ from svdwidgets.widgets.serialization import NDArray, array_serialization
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from svdwidgets.hypergraph.classes import ClassHypergraph
-
 __all__ = ["LAYOUTS", "HypergraphView"]
 
 LAYOUTS = ("bipartite",)
@@ -126,7 +124,7 @@ class HypergraphView(DOMWidget):
     @classmethod
     def from_hypergraph(
         cls,
-        hypergraph: ClassHypergraph,
+        hypergraph: Any,  # a ClassHypergraph, read through its tables (no hypergraph import)
         *,
         title: str | None = None,
         graph_layout: str = "bipartite",
