@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import bqplot as bq
 import ipywidgets as ipw
@@ -33,8 +33,20 @@ import traitlets
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 
-if TYPE_CHECKING:
-    from svdwidgets.neighbours.cayley import OrthogonalityGap
+
+class Gap(Protocol):
+    """One way's values (a :class:`svdwidgets.neighbours.cayley.OrthogonalityGap`)."""
+
+    @property
+    def values(self) -> Any: ...  # all singular values (array-like)
+    @property
+    def max_error(self) -> float: ...  # max_i |σ_i - 1|
+    @property
+    def sigma_max(self) -> float: ...
+    @property
+    def sigma_min(self) -> float: ...
+    @property
+    def method(self) -> str: ...  # the conv_svd method that computed the values
 
 
 class GapSource(Protocol):
@@ -42,7 +54,7 @@ class GapSource(Protocol):
 
     def orthogonality_gap(
         self, input_size: int, *, padding_mode: str, support: str, method: str
-    ) -> OrthogonalityGap: ...
+    ) -> Gap: ...
 
 
 __all__ = ["WAYS", "OrthogonalityGapView"]
@@ -97,7 +109,7 @@ class OrthogonalityGapView(ipw.VBox):
             raise SVDWidgetsError(f"unknown way(s) {unknown or chosen}; choose from {WAYS}")
         self._sizes = sorted(set(sizes))
         self._ways: list[tuple[str, str]] = [w for w in WAYS if w in chosen]
-        self._gaps: dict[tuple[tuple[str, str], int], OrthogonalityGap] = {}
+        self._gaps: dict[tuple[tuple[str, str], int], Gap] = {}
         for way in self._ways:
             method = "fft" if way[0] == "circular" else "exact"
             for n in self._sizes:
@@ -110,7 +122,7 @@ class OrthogonalityGapView(ipw.VBox):
         self.size = self._sizes[-1]  # draws the values (the trait's default 0 is no size)
         traitlets.link((self, "size"), (self._picker, "value"))
 
-    def gap(self, way: tuple[str, str], size: int) -> OrthogonalityGap:
+    def gap(self, way: tuple[str, str], size: int) -> Gap:
         """The singular values of the layer applied ``way`` on the ``size x size`` grid."""
         key = (tuple(way), size)
         if key not in self._gaps:

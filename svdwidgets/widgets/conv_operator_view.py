@@ -34,7 +34,7 @@ from __future__ import annotations
 import html
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 import bqplot as bq
 import ipywidgets as ipw
@@ -45,8 +45,10 @@ from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._sync import held
 
-if TYPE_CHECKING:
-    from svdwidgets.core.teaching import OperatorPicture
+OperatorPicture = Any
+"""What :meth:`Teaching.teaching_picture` returns: a
+:class:`svdwidgets.core.teaching.OperatorPicture` (matrix, exact, fft, unfolded, blocks,
+geometry and its gaps), read through its attributes."""
 
 __all__ = ["LIMITS", "PADDING_MODES", "ConvOperatorView", "Teaching"]
 

@@ -42,7 +42,9 @@ from svdwidgets.widgets._errors import TraitValueError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from svdwidgets.neighbours.lowrank import RankEvaluation
+RankEvaluation = Any
+"""What :meth:`Evaluator.evaluate` returns (:class:`svdwidgets.neighbours.lowrank.RankEvaluation`:
+ranks, accuracy, params, macs, their base values and ratios), read through its attributes."""
 
 __all__ = ["Evaluator", "RankView"]
 

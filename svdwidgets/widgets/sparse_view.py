@@ -38,8 +38,6 @@ from svdwidgets.widgets.hypergraph_view import HypergraphView
 if TYPE_CHECKING:
     import pandas as pd
 
-    from svdwidgets.hypergraph.classes import ClassHypergraph
-    from svdwidgets.neighbours.sparse import SparsePath
 
 __all__ = ["SparsePathView"]
 
@@ -75,9 +73,9 @@ class SparsePathView(ipw.VBox):
 
     def __init__(
         self,
-        path: SparsePath,
+        path: Any,  # a SparsePath
         *,
-        graph: ClassHypergraph | None = None,
+        graph: Any = None,  # a ClassHypergraph
         step: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -213,7 +211,7 @@ class SparsePathView(ipw.VBox):
     # ----------------------------------------------------------------------------------------
 
     @property
-    def path(self) -> SparsePath:
+    def path(self) -> Any:
         return self._path
 
     @property
