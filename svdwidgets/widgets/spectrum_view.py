@@ -255,7 +255,7 @@ class SpectrumView(ipw.VBox):
             raise SVDWidgetsError(
                 f"runner must be a concurrent.futures.Executor; got {type(runner).__name__}"
             )
-        self._compare = compare
+        self._comparer = compare
         self._runner = runner
         self._own_runner: ThreadPoolExecutor | None = None
         self._jobs: dict[tuple[str, str, int | None], Future[None]] = {}
@@ -338,7 +338,7 @@ class SpectrumView(ipw.VBox):
         )
         compare_label = ipw.Label("compare methods:")
         self._compare_row = ipw.HBox([compare_label, *self._method_boxes.values(), self._k_box])
-        if self._compare is None:
+        if self._comparer is None:
             self._compare_row.layout.display = "none"  # never a control that does nothing
 
         # (a) sorted singular values
@@ -592,7 +592,7 @@ class SpectrumView(ipw.VBox):
         self._check_layer(name)
         if method not in COMPARE_METHODS:
             raise SVDWidgetsError(f"unknown method {method!r}; compare one of {COMPARE_METHODS}")
-        if self._compare is None:
+        if self._comparer is None:
             raise SVDWidgetsError(
                 f"comparing methods needs a Profile or a compare callable (it recomputes layer "
                 f"{name!r}); build the view from svdwidgets.profile(model, input_shape)"
@@ -648,10 +648,10 @@ class SpectrumView(ipw.VBox):
 
     def _compute(self, key: tuple[str, str, int | None]) -> None:
         """Run the comparison of ``key`` here (in this thread) and cache what it gives."""
-        assert self._compare is not None
+        assert self._comparer is not None
         name, method, k = key
         try:
-            curve = self._compare(name, method, k)
+            curve = self._comparer(name, method, k)
         except SVDWidgetsError as err:
             with self._lock:
                 self._compare_errors[key] = str(err)
@@ -728,7 +728,7 @@ class SpectrumView(ipw.VBox):
         unknown = [m for m in proposal["value"] if m not in COMPARE_METHODS]
         if unknown:
             raise SVDWidgetsError(f"unknown method(s) {unknown}; compare from {COMPARE_METHODS}")
-        if proposal["value"] and self._compare is None:
+        if proposal["value"] and self._comparer is None:
             raise SVDWidgetsError(
                 "comparing methods needs a Profile or a compare callable (it recomputes the layer)"
             )
