@@ -969,22 +969,23 @@ class SpectrumView(ipw.VBox):
                 f'vertical-align:middle;margin-right:4px"></span>{html.escape(label)}</span>'
             )
 
-        keys = [key(COLORS["main"], self._main_line.labels[0])]
-        keys += [
-            key(COLORS[m], line.labels[0], dashed=True)
-            for m, line in self._overlays.items()
-            if line.visible and line.labels
-        ]
-        keys.append(key(COLORS["selected"], "selected", dot=True))
-        self._legend_sorted.value = "<br>".join(keys)
-        if not self._hist.labels:  # the ESD is not drawn yet
-            return
-        keys = [key(COLORS["main"], self._hist.labels[0])]
-        for line, dashed in ((self._mp_line, False), (self._tail_line, True)):
-            if line.visible and line.labels:
-                keys.append(key(line.colors[0], line.labels[0], dashed=dashed))
-        keys.append(key(COLORS["selected"], "selected", dot=True))
-        self._legend_esd.value = "<br>".join(keys)
+        with self._lock:  # a comparison's thread draws the legends too
+            keys = [key(COLORS["main"], self._main_line.labels[0])]
+            keys += [
+                key(COLORS[m], line.labels[0], dashed=True)
+                for m, line in self._overlays.items()
+                if line.visible and line.labels
+            ]
+            keys.append(key(COLORS["selected"], "selected", dot=True))
+            self._legend_sorted.value = "<br>".join(keys)
+            if not self._hist.labels:  # the ESD is not drawn yet
+                return
+            keys = [key(COLORS["main"], self._hist.labels[0])]
+            for line, dashed in ((self._mp_line, False), (self._tail_line, True)):
+                if line.visible and line.labels:
+                    keys.append(key(line.colors[0], line.labels[0], dashed=dashed))
+            keys.append(key(COLORS["selected"], "selected", dot=True))
+            self._legend_esd.value = "<br>".join(keys)
 
     def _draw_selection(self) -> None:
         data = self._layers[self.layer]
