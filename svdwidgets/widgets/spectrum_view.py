@@ -247,8 +247,9 @@ class SpectrumView(ipw.VBox):
         self._selection = selection
         self._pushing = False
         self._layers = _layers_of(source)
-        if compare is None and _is_profile(source):
-            compare = source.method_comparison()  # type: ignore[attr-defined]
+        offered = getattr(source, "method_comparison", None)  # a Profile offers its own
+        if compare is None and _is_profile(source) and callable(offered):
+            compare = offered()
         if compare is not None and not callable(compare):
             raise SVDWidgetsError(f"compare must be callable; got {type(compare).__name__}")
         if runner is not None and not callable(getattr(runner, "submit", None)):
