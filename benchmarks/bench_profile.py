@@ -51,10 +51,8 @@ def run(name: str, size: int, images: int, k: int) -> None:
         df = prof.to_dataframe()
         warm, t_warm = _timed(lambda: sw.profile(model, shape, cache=cache, progress=False))
         assert all(warm.entry(n).cached for n in warm.layers)
-    t_project = float("nan")
-    if hasattr(prof, "project"):
-        data = torch.rand(images, *shape)
-        _, t_project = _timed(lambda: prof.project(data, k=k))
+    data = torch.rand(images, *shape)
+    _, t_project = _timed(lambda: sw.project(prof, data, k=k))
     print(f"\n## {name} at {size}x{size} ({len(prof.layers)} layers, {len(prof.skipped)} skipped)")
     print("| stage | seconds |\n| --- | ---: |")
     print(f"| layer discovery (probing pass) | {t_discover:.3f} |")

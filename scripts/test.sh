@@ -26,4 +26,5 @@ python -m pip install --quiet --disable-pip-version-check --no-deps torch-lucent
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy
+lint-imports  # the package boundaries: pyproject.toml's [tool.importlinter] contracts
 python -m pytest "$@"

@@ -47,7 +47,7 @@ from svdwidgets.analysis import Analysis
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.model.folding import FOLD_BN_DEFAULT
 from svdwidgets.widgets._closing import descendants as _descendants
-from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
+from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.selection import Selection
 
 __all__ = ["Explorer"]
@@ -128,6 +128,8 @@ class Explorer(ipw.VBox):
                 analysis, model, data, labels, class_names, profile, input_shape
             )
         shape = _check_inputs(model, data, labels, class_names, input_shape)
+        from svdwidgets.featurevis.render import check_render_options
+
         check_render_options(render_options)
         for name, value in (("k", k), ("hypergraph_k", hypergraph_k)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

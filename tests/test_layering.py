@@ -1,11 +1,14 @@
-"""The layering of DESIGN.md: the core and the model walk import without the widget stack.
+"""The layering of DESIGN.md: import-linter's contracts, and what an import actually loads.
 
-Each check runs in a fresh interpreter in which the widget packages cannot be imported (an
-import hook refuses them), so a stray top-level import in the core shows up as a failure here.
+The contracts (pyproject.toml, ``lint-imports``) see every import statement; the checks below
+run fresh interpreters: the core and the model walk import without the widget stack (an import
+hook refuses it), and ``import svdwidgets`` / ``import svdwidgets.widgets`` load no torch.
 """
 
 from __future__ import annotations
 
+import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -64,17 +67,75 @@ def test_the_dashboard_says_what_it_needs_when_the_widgets_are_missing() -> None
     assert "ImportError:" in done.stdout and "blocked by the layering test" in done.stdout
 
 
-def test_the_widgets_never_import_torch_internals_at_module_level() -> None:
-    # widgets -> core only: no widget module reaches into torch.nn.functional or autograd
-    import pathlib
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-    root = pathlib.Path(__file__).resolve().parents[1] / "svdwidgets" / "widgets"
-    offenders = [
-        p.name
-        for p in root.glob("*.py")
-        if any(
-            line.startswith(("import torch.nn", "from torch.nn", "from torch.autograd"))
-            for line in p.read_text().splitlines()
-        )
-    ]
-    assert offenders == []
+
+def _lint_imports(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    lint = shutil.which("lint-imports")
+    assert lint is not None, "import-linter is not installed (pip install 'svdwidgets[test]')"
+    return subprocess.run(
+        [lint, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_import_contracts_hold() -> None:
+    # pyproject.toml's [tool.importlinter]: one-way layers without cycles, a core that imports
+    # nothing above it, widgets that import no torch and no model / featurevis / neighbours
+    done = _lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 3 kept, 0 broken." in done.stdout, done.stdout
+
+
+def test_the_contracts_catch_a_widget_computing_and_a_loop(tmp_path: pathlib.Path) -> None:
+    # the same contracts on a copy of the package with the two faults issue 13 removed put back
+    copy = tmp_path / "repo"
+    shutil.copytree(
+        ROOT / "svdwidgets",
+        copy / "svdwidgets",
+        ignore=shutil.ignore_patterns("labextension", "embed", "__pycache__", "*.pt", "*.js"),
+    )
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    with (copy / "svdwidgets" / "widgets" / "_sync.py").open("a") as f:
+        f.write("\nimport torch  # a view that computes\n")
+    with (copy / "svdwidgets" / "plots" / "save.py").open("a") as f:
+        f.write("\nfrom svdwidgets.widgets import SpectrumView  # plots -> widgets -> plots\n")
+    done = _lint_imports(copy)
+    assert done.returncode != 0
+    assert "Contracts: 1 kept, 2 broken." in done.stdout, done.stdout
+    assert "svdwidgets.widgets._sync -> torch" in done.stdout
+    assert "svdwidgets.plots.save -> svdwidgets.widgets" in done.stdout
+
+
+def test_import_svdwidgets_and_its_widgets_import_no_torch_and_no_model_layer() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys
+                import svdwidgets as sw
+                import svdwidgets.widgets
+                heavy = ("torch", "lucent", "svdwidgets.model", "svdwidgets.featurevis",
+                         "svdwidgets.hypergraph", "svdwidgets.neighbours", "svdwidgets.sweeps",
+                         "svdwidgets.explorer", "svdwidgets.core.conv_svd")
+                loaded = sorted(m for m in sys.modules if m.startswith(heavy))
+                assert not loaded, loaded
+                assert sw.profile.__module__ == "svdwidgets.model.profile"  # on first use
+                assert "torch" in sys.modules and "svdwidgets.model.profile" in sys.modules
+                import svdwidgets.model.projection as projection
+                assert sw.project is projection.project and "profile" in dir(sw)
+                assert [n for n in sw.__all__ if getattr(sw, n, None) is None] == []
+                try:
+                    sw.nothing
+                except AttributeError as err:
+                    assert "no attribute 'nothing'" in str(err)
+                print("ok")
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,7 @@ __all__ = [
     "RenderCancelled",
     "Rendering",
     "check_limits",
+    "check_render_options",
     "render_singular_vectors",
     "resolve_profile",
 ]
@@ -357,6 +358,19 @@ def check_limits(*, steps: object = None, size: object = None) -> None:
                 f"size={size!r} exceeds the limit of {MAX_SIZE} pixels per side "
                 "(svdwidgets.featurevis.render.MAX_SIZE); pass a smaller size"
             )
+
+
+def check_render_options(render_options: object) -> dict[str, Any]:
+    """``render_options`` as a dict, its ``steps`` and ``size`` within the render's limits."""
+    if render_options is None:
+        return {}
+    if not isinstance(render_options, Mapping):
+        raise SVDWidgetsError(
+            "render_options must be a dict of render_singular_vectors keywords, got "
+            f"{render_options!r}"
+        )
+    check_limits(steps=render_options.get("steps"), size=render_options.get("size"))
+    return dict(render_options)
 
 
 def _size(size: int | tuple[int, int] | None, profiled: tuple[int, int]) -> tuple[int, int]:

@@ -101,7 +101,7 @@ def weights_hash(weight: torch.Tensor) -> str:
 
 def spectrum_key(weight: torch.Tensor, geometry: ConvGeometry, options: dict[str, object]) -> str:
     """The cache key of one layer's spectrum."""
-    from svdwidgets import __version__
+    from svdwidgets._version import __version__
 
     meta = json.dumps(
         {

@@ -37,7 +37,7 @@ from svdwidgets.model.folding import FOLD_BN_DEFAULT, fold_batchnorm
 if TYPE_CHECKING:
     import pandas as pd
 
-    from svdwidgets.model.projection import Projections
+    from svdwidgets.model.compare import MethodCurve
 
 __all__ = ["BAD_WEIGHTS", "NOT_CALLED", "LayerProfile", "Profile", "profile"]
 
@@ -245,33 +245,15 @@ class Profile:
     def __repr__(self) -> str:
         return f"Profile({len(self)} layers, {len(self.skipped)} skipped)"
 
-    def project(
-        self,
-        data: object,
-        *,
-        model: nn.Module | None = None,
-        layers: Sequence[str] | str | None = None,
-        k: int | None = None,
-        directions: str = "unfolded",
-        batch_size: int = 256,
-        keep_maps: bool = False,
-    ) -> Projections:
-        """Projections of ``data`` onto each layer's top ``k`` singular directions.
+    def method_comparison(self) -> Callable[[str, str, int | None], MethodCurve]:
+        """``compare(layer, method, k)`` for the SpectrumView's comparison boxes.
 
-        See :func:`svdwidgets.model.projection.project` for the options and definitions.
+        See :func:`svdwidgets.model.compare.method_comparison` (the view imports no torch: it
+        is handed this callable and runs it off the kernel's thread).
         """
-        from svdwidgets.model.projection import project
+        from svdwidgets.model.compare import method_comparison
 
-        return project(
-            self,
-            data,
-            model=model,
-            layers=layers,
-            k=k,
-            directions=directions,
-            batch_size=batch_size,
-            keep_maps=keep_maps,
-        )
+        return method_comparison(self)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per layer (skipped ones too, with their reason), important columns first.

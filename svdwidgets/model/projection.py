@@ -58,11 +58,10 @@ from torch import nn
 
 from svdwidgets.core.comparison import unfolded_spectrum
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.model.profile import LayerProfile, Profile
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from svdwidgets.model.profile import LayerProfile, Profile
 
 __all__ = ["DIRECTIONS", "LayerProjection", "Projections", "project"]
 
@@ -199,8 +198,6 @@ def project(
     Projections
         per layer ``(N, k)`` tensors ``mean`` and ``max``, the singular values, the labels.
     """
-    from svdwidgets.model.profile import Profile
-
     if not isinstance(prof, Profile):
         raise SVDWidgetsError(f"expected a Profile (svdwidgets.profile), got {type(prof).__name__}")
     if model is None:

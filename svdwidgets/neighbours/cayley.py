@@ -181,6 +181,19 @@ class CayleyConv2d(nn.Module):
         weight, padding = periodic_to_kernel(periodic, radius)
         return conv2d_from_kernel(weight, padding, padding_mode)
 
+    def orthogonality_gap(
+        self,
+        input_size: object,
+        *,
+        padding_mode: str = "zeros",
+        support: str = "full",
+        method: str = "exact",
+    ) -> OrthogonalityGap:
+        """:func:`zero_padding_gap` of this layer (what the OrthogonalityGapView draws)."""
+        return zero_padding_gap(
+            self, input_size, padding_mode=padding_mode, support=support, method=method
+        )
+
 
 @dataclass(frozen=True)
 class OrthogonalityGap:

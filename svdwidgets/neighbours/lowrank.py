@@ -32,8 +32,10 @@ import copy
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,7 +52,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CURVE_COLUMNS",
     "TRUNCATIONS",
+    "RankEvaluation",
+    "RankEvaluator",
     "accuracy",
     "layer_cost",
     "output_positions",
@@ -388,3 +393,198 @@ def output_positions(
     if missing:
         raise SVDWidgetsError(f"layer(s) {missing} did not run in the model's forward pass")
     return found
+
+
+CURVE_COLUMNS = ("layer", "rank", "full_rank", "truncated", "accuracy")
+"""The columns of a :func:`rank_curve` table a :class:`RankEvaluator` reads."""
+
+
+@dataclass(frozen=True)
+class RankEvaluation:
+    """The model with ``ranks`` applied, evaluated once.
+
+    ``params`` and ``macs`` (multiply-adds per input) count the view's layers only, as
+    truncated (a factorised pair counts both of its layers); ``base_params`` and ``base_macs``
+    are the same layers intact. ``seconds`` is the time the evaluation took.
+    """
+
+    ranks: dict[str, int]
+    accuracy: float
+    params: int
+    macs: int
+    base_params: int
+    base_macs: int
+    layer_params: dict[str, int]
+    layer_macs: dict[str, int]
+    seconds: float
+
+    @property
+    def compression(self) -> float:
+        """Parameters of the layers, original / truncated (below 1: the pairs are larger)."""
+        return self.base_params / self.params
+
+    @property
+    def macs_ratio(self) -> float:
+        """Multiply-adds per input of the layers, truncated / original."""
+        return self.macs / self.base_macs
+
+
+def _check_images(images: object, labels: object) -> None:
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        raise SVDWidgetsError(
+            f"images and labels must be tensors, got {type(images).__name__} and "
+            f"{type(labels).__name__}"
+        )
+    if images.ndim < 2 or labels.ndim != 1 or images.shape[0] != labels.shape[0] or not len(labels):
+        raise SVDWidgetsError(
+            f"need a batch of images and one label each: {tuple(images.shape)} vs "
+            f"{tuple(labels.shape)}"
+        )
+
+
+def _check_curve(curve: object, full: Mapping[str, int]) -> pd.DataFrame:
+    """The rows of ``curve`` (a :func:`rank_curve` table) for the layers of ``full``."""
+    import pandas as pd
+
+    if not isinstance(curve, pd.DataFrame):
+        raise SVDWidgetsError(
+            f"curve must be the DataFrame of rank_curve(...), got {type(curve).__name__}"
+        )
+    missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
+    if missing:
+        raise SVDWidgetsError(
+            f"curve lacks column(s) {missing}; rank_curve's table has {list(CURVE_COLUMNS)}"
+        )
+    absent = [name for name in full if name not in set(curve["layer"])]
+    if absent:
+        raise SVDWidgetsError(
+            f"curve has no rows for layer(s) {absent}; its layers are "
+            f"{list(dict.fromkeys(curve['layer']))}"
+        )
+    rows = curve[curve["layer"].isin(list(full))]
+    for name, n in full.items():
+        got = set(int(v) for v in rows.loc[rows["layer"] == name, "full_rank"])
+        if got != {n}:
+            raise SVDWidgetsError(
+                f"curve says layer {name!r} has full rank {sorted(got)}, the model's has {n}: "
+                "was it computed on another model?"
+            )
+    return rows
+
+
+class RankEvaluator:
+    """A model's accuracy and cost with chosen ranks: the numbers the RankView draws.
+
+    Parameters
+    ----------
+    model:
+        the network (left untouched: every evaluation truncates a deep copy).
+    images, labels:
+        the data the accuracy is measured on (one forward pass of all of it per evaluation).
+    layers:
+        the Conv2d / Linear layers to offer (default: the ``curve``'s layers, or every
+        truncatable layer of the model).
+    curve:
+        a :func:`rank_curve` table; computed on ``images`` (each layer at ranks 1, 2, 4, …
+        and full) when not given.
+    batch_size:
+        images per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        layers: Sequence[str] | str | None = None,
+        curve: pd.DataFrame | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise SVDWidgetsError(f"model must be an nn.Module, got {type(model).__name__}")
+        _check_images(images, labels)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise SVDWidgetsError(f"batch_size must be a positive int, got {batch_size!r}")
+        truncatable = {
+            n: m
+            for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))
+            and not isinstance(m, nn.ConvTranspose2d)
+            and getattr(m, "groups", 1) == 1
+        }
+        if layers is None:
+            names = (
+                list(truncatable)
+                if curve is None
+                else [n for n in dict.fromkeys(curve["layer"]) if n in truncatable]
+            )
+        else:
+            names = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [n for n in names if n not in truncatable]
+        if unknown or not names:
+            raise SVDWidgetsError(
+                f"unknown layer(s) {unknown or names}; the model's truncatable layers are "
+                f"{list(truncatable)}"
+            )
+        self._model, self._images, self._labels = model, images, labels
+        self._batch_size = batch_size
+        self.full_ranks = {n: unfolded_rank(truncatable[n]) for n in names}
+        """Each layer's full (unfolded) rank, ``min(c_out, c_in·kh·kw)``, in network order."""
+        if curve is None:
+            curve = rank_curve(model, images, labels, layers=names, batch_size=batch_size)
+        self.curve = _check_curve(curve, self.full_ranks)
+        """The rank-curve rows of the layers."""
+        self._positions = output_positions(model, images[:1], names)
+        self.base_cost = {n: layer_cost(truncatable[n], self._positions[n]) for n in names}
+        """``{layer: (parameters, multiply-adds per input)}`` of the intact layers."""
+
+    @property
+    def n_images(self) -> int:
+        """How many images each evaluation runs."""
+        return len(self._labels)
+
+    def curve_points(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(r / full rank, accuracy)`` of ``layer`` truncated alone, ascending in ``r``; the
+        intact layer's row stands at ``1`` when the curve has no truncation at full rank."""
+        import pandas as pd
+
+        if layer not in self.full_ranks:
+            raise SVDWidgetsError(
+                f"unknown layer {layer!r}; the layers are {list(self.full_ranks)}"
+            )
+        rows = self.curve[self.curve["layer"] == layer]
+        cut = rows["truncated"].astype(bool)
+        points = rows[cut]
+        if not (points["rank"] == self.full_ranks[layer]).any():
+            points = pd.concat([points, rows[~cut].iloc[:1]])
+        points = points.sort_values("rank", kind="stable")
+        x = points["rank"].to_numpy(dtype=np.float64) / self.full_ranks[layer]
+        return x, points["accuracy"].to_numpy(dtype=np.float64)
+
+    def truncated_model(self, ranks: Mapping[str, int]) -> nn.Module:
+        """A copy of the model with ``ranks`` (the model itself when none is below full)."""
+        cut = {n: int(r) for n, r in ranks.items() if r < self.full_ranks[n]}
+        return truncate_model(self._model, cut) if cut else self._model
+
+    def evaluate(self, ranks: Mapping[str, int]) -> RankEvaluation:
+        """The model with ``ranks`` (every layer's) evaluated: accuracy, parameters, MACs."""
+        missing = [n for n in self.full_ranks if n not in ranks]
+        if missing:
+            raise SVDWidgetsError(f"ranks has no rank for layer(s) {missing}")
+        full = {n: int(ranks[n]) for n in self.full_ranks}
+        start = time.perf_counter()
+        model = self.truncated_model(full)
+        acc = accuracy(model, self._images, self._labels, batch_size=self._batch_size)
+        costs = {n: layer_cost(model.get_submodule(n), self._positions[n]) for n in self.full_ranks}
+        return RankEvaluation(
+            ranks=full,
+            accuracy=acc,
+            params=sum(p for p, _ in costs.values()),
+            macs=sum(m for _, m in costs.values()),
+            base_params=sum(p for p, _ in self.base_cost.values()),
+            base_macs=sum(m for _, m in self.base_cost.values()),
+            layer_params={n: c[0] for n, c in costs.items()},
+            layer_macs={n: c[1] for n, c in costs.items()},
+            seconds=time.perf_counter() - start,
+        )

@@ -39,6 +39,7 @@ import torch
 from svdwidgets.core.solvers import single_threaded_lapack
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.hypergraph.classes import node_id
+from svdwidgets.model.projection import project
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ def _features(
     batch_size: int,
 ) -> tuple[torch.Tensor, list[str], list[float]]:
     """:func:`projection_features` and each feature's singular value ``σ``."""
-    projections = prof.project(images, layers=layers, k=k, batch_size=batch_size)
+    projections = project(prof, images, layers=layers, k=k, batch_size=batch_size)
     blocks, names, sigmas = [], [], []
     for layer in projections.layers:
         p = projections[layer]
@@ -380,6 +381,10 @@ class SparsePath:
             index=pd.Index(self.class_names, name="class"),
             columns=pd.Index([self.feature_names[j] for j in used], name="node"),
         )
+
+    def compare(self, graph: ClassHypergraph, step: int = -1) -> pd.DataFrame:
+        """:func:`compare_incidence` of this path at ``step`` against ``graph``."""
+        return compare_incidence(self, graph, step)
 
     def edges(self, step: int = -1) -> dict[str, list[str]]:
         """Each class's hyperedge at ``step``: the nodes it weights non-zero."""

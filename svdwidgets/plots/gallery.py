@@ -10,7 +10,7 @@ grey from 0 (black) to 255 (white).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -99,3 +99,31 @@ def plot_gallery(
     if title:
         fig.suptitle(title, fontsize=st.LABEL)
     return fig
+
+
+def plot_cards(
+    cards: Sequence[Mapping[str, Any]],
+    *,
+    layer: str,
+    title: str = "",
+    status: str = "",
+    **kwargs: Any,
+) -> Figure:
+    """:func:`plot_gallery` of a VectorGallery's cards (``{"index", "sigma", "image": PNG}``).
+
+    Cards without an image yet are left out; none at all is an error that says to wait.
+    """
+    import io
+
+    from PIL import Image
+
+    shown = [c for c in cards if c.get("image")]
+    if not shown:
+        raise SVDWidgetsError(
+            f"the gallery of {layer!r} has no rendered image yet ({status!r}): "
+            "wait for it (gallery.wait()) before saving"
+        )
+    images = np.stack([np.array(Image.open(io.BytesIO(c["image"]))) for c in shown])
+    titles = [f"i = {c['index']}, σ = {c['sigma']:.3g}" for c in shown]
+    options = {"title": f"{title or 'Singular vectors'} · {layer}"}
+    return plot_gallery(images, titles, **{**options, **kwargs})

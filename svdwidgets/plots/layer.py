@@ -213,13 +213,10 @@ def _compare(entry: Any, method: str, k: int, name: str) -> Any:
 
 
 def overlay_label(method: str, spec: Any, entry: Any) -> str:
-    """The legend label of a compared method (the SpectrumView's wording)."""
-    if method == "unfolded":
-        w = getattr(entry, "weight", None)
-        shape = f" {w.shape[0]}×{w[0].numel()}" if w is not None else ""
-        return f"unfolded W{shape} (not the operator)"
-    top = f" top-{len(spec)}" if method == "exact" else ""
-    return f"{method}{top} ({st.exactness(getattr(spec, 'exact', None))})"
+    """The legend label of a compared method (the SpectrumView's wording, one definition)."""
+    from svdwidgets.model.compare import overlay_label as label
+
+    return label(method, spec, entry)
 
 
 def method_phrase(method: str, exact: bool | None) -> str:

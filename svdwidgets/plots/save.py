@@ -6,7 +6,8 @@ TrueType fonts (``pdf.fonttype = 42``: editable text). Dates are left out of the
 metadata, so that the same figure gives the same bytes. The file is written next to its final
 name and renamed into place, so that a failure never leaves half a file.
 
-:func:`save_view` draws what a widget shows now (:func:`plot_view`) and saves it.
+:func:`save_view` saves what a widget shows now (:func:`plot_view`: the widget's own
+``figure()``, drawn from its arrays; this module imports no widget).
 """
 
 from __future__ import annotations
@@ -85,100 +86,29 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) ->
 
 
 def plot_view(view: Any, **kwargs: Any) -> Figure:
-    """The static figure of what a widget shows now.
+    """The static figure of what a widget shows now: its own ``figure(**kwargs)``.
 
-    * ``SpectrumView``: :func:`~svdwidgets.plots.plot_layer` of its layer, selection, compared
-      methods, axes and bins (the numbers it shows, not recomputed).
-    * ``FrequencyMap``: :func:`~svdwidgets.plots.plot_frequency_map` of its
-      ``frequency_values`` at its ``rank``, ``selected_frequency`` and ``log_scale``.
-    * ``HypergraphView``: :func:`~svdwidgets.plots.plot_hypergraph` of its arrays with its
-      ``highlight`` (a highlight that is not a node is not drawn, as in the view).
-    * ``VectorGallery``: :func:`~svdwidgets.plots.plot_gallery` of its rendered cards, titled
-      with their index and σ (cards without an image yet are left out).
-
+    Each view draws itself from its own arrays with this package's functions (a SpectrumView
+    with :func:`~svdwidgets.plots.plot_layer`'s drawing, a FrequencyMap with
+    :func:`~svdwidgets.plots.plot_frequency_map`, a HypergraphView with
+    :func:`~svdwidgets.plots.plot_hypergraph`, a VectorGallery with
+    :func:`~svdwidgets.plots.plot_gallery`); this package knows no widget class.
     ``kwargs`` go to the plotting function (e.g. ``style="euler"`` for a hypergraph).
     """
-    from svdwidgets.widgets import FrequencyMap, HypergraphView, SpectrumView, VectorGallery
-
-    if isinstance(view, SpectrumView):
-        return _spectrum_view(view, **kwargs)
-    if isinstance(view, FrequencyMap):
-        from svdwidgets.plots.frequency import plot_frequency_map
-
-        options = {
-            "rank": view.rank,
-            "selected": view.selected_frequency,
-            "log_scale": view.log_scale,
-            "name": view.layer_name,
-        }
-        return plot_frequency_map(view.frequency_values, **{**options, **kwargs})
-    if isinstance(view, HypergraphView):
-        from svdwidgets.plots.hypergraph import plot_hypergraph
-
-        mark: tuple[str, int] | None = view.highlight
-        if mark is not None and view.node_of(*mark) is None:
-            mark = None  # the view marks nothing for a direction that is not a node
-        options = {"highlight": mark, "title": view.title or None}
-        return plot_hypergraph(view, **{**options, **kwargs})
-    if isinstance(view, VectorGallery):
-        return _gallery(view, **kwargs)
-    raise SVDWidgetsError(
-        "save_view draws a SpectrumView, FrequencyMap, HypergraphView or VectorGallery; "
-        f"got {type(view).__name__}"
-    )
-
-
-def _gallery(view: Any, **kwargs: Any) -> Figure:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from svdwidgets.plots.gallery import plot_gallery
-
-    cards = [c for c in view.items if c.get("image")]
-    if not cards:
+    draw = getattr(view, "figure", None)
+    if not callable(draw):
         raise SVDWidgetsError(
-            f"the gallery of {view.layer!r} has no rendered image yet ({view.status!r}): "
-            "wait for it (gallery.wait()) before saving"
+            "save_view draws a view with a figure() method (SpectrumView, FrequencyMap, "
+            f"HypergraphView, VectorGallery); got {type(view).__name__}"
         )
-    images = np.stack([np.array(Image.open(io.BytesIO(c["image"]))) for c in cards])
-    titles = [f"i = {c['index']}, σ = {c['sigma']:.3g}" for c in cards]
-    options = {"title": f"{view.title or 'Singular vectors'} · {view.layer}"}
-    return plot_gallery(images, titles, **{**options, **kwargs})
-
-
-def _spectrum_view(view: Any, **kwargs: Any) -> Figure:
-    from svdwidgets.plots.layer import Curve, LayerData, as_values, draw_layer, overlay_label
-
-    layer = view.layer
-    entry = view.entry
-    data = LayerData(
-        name=layer,
-        values=view.values,
-        method=view.method,
-        exact=view.exact,
-        geometry=view.geometry,
-        histogram=view.histogram,
-        fits=view.fits,
-        note=view.note,
-    )
-    overlays = []
-    for method in view.methods:
-        try:
-            spec = view.compare_spectrum(method)
-        except SVDWidgetsError:
-            continue  # the view shows the error instead of the curve
-        overlays.append(
-            Curve(overlay_label(method, spec, entry), as_values(spec.values, layer), method)
+    fig = draw(**kwargs)
+    if not isinstance(fig, Figure):
+        raise SVDWidgetsError(
+            f"{type(view).__name__}.figure() returned {type(fig).__name__}, not a Figure"
         )
-    options: dict[str, Any] = {"selected": view.selected, "log_index": view.log_index}
-    return draw_layer(data, overlays=overlays, **{**options, **kwargs})
+    return fig
 
 
 def save_view(view: Any, path: str | os.PathLike[str], *, dpi: int = DPI, **kwargs: Any) -> Path:
-    """Save what a widget shows now as PNG, SVG or PDF (:func:`plot_view`, :func:`save_figure`).
-
-    For the widgets' ``save(path)``: ``SpectrumView``, ``FrequencyMap``, ``HypergraphView``.
-    """
+    """Save what a widget shows now as PNG, SVG or PDF (:func:`plot_view`, :func:`save_figure`)."""
     return save_figure(plot_view(view, **kwargs), path, dpi=dpi)

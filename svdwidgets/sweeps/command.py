@@ -22,7 +22,7 @@ HELP = "profile many checkpoints (in process, or on a Dask cluster) into one tab
 
 
 def add_parser(commands: Any) -> None:
-    import svdwidgets as sw
+    from svdwidgets.core.conv_svd import METHODS
 
     p = commands.add_parser(
         "sweep",
@@ -44,7 +44,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--out", metavar="DIR", required=True, type=Path, help="the output folder")
     p.add_argument("--input-shape", metavar="C,H,W", help="one input's shape")
-    p.add_argument("--method", default="auto", choices=sw.METHODS)
+    p.add_argument("--method", default="auto", choices=METHODS)
     p.add_argument(
         "--fold-bn",
         action=argparse.BooleanOptionalAction,
@@ -61,8 +61,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import svdwidgets as sw
     from svdwidgets.cli import parse_shape
+    from svdwidgets.sweeps.run import sweep
     from svdwidgets.sweeps.sources import resolve
 
     start = time.perf_counter()
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         executor = _executor(args, stack)
         bar = _bar(len(resolve(args.checkpoints, args.arch)), stack)
-        result = sw.sweep(
+        result = sweep(
             args.checkpoints,
             arch=args.arch,
             input_shape=shape,

@@ -79,8 +79,8 @@ def write_atomically(path: Path, data: dict[str, Any]) -> None:
 def _compute(
     source: Source, input_shape: tuple[int, ...] | None, options: dict[str, Any]
 ) -> dict[str, Any]:
-    import svdwidgets as sw
     from svdwidgets.analysis import layer_table as table
+    from svdwidgets.model.profile import profile
 
     model, own_shape = source.load()
     shape = input_shape if input_shape is not None else own_shape
@@ -90,7 +90,7 @@ def _compute(
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SVDWidgetsWarning)  # kept per layer in the `note` column
-        prof = sw.profile(model, tuple(shape), progress=False, **options)
+        prof = profile(model, tuple(shape), progress=False, **options)
     rows = [{k: _plain(v) for k, v in row.items()} for row in table(prof).to_dict("records")]
     spectra = {}
     for name in prof.layers:

@@ -1,8 +1,12 @@
-"""Checks of the data a view is given: images (N, C, H, W) and their labels."""
+"""Checks of the data a view is given: images (N, C, H, W) and their labels.
+
+Read through the tensor's own methods (``ndim``, ``is_floating_point``, ``isfinite``): the
+widgets import no torch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,9 +20,7 @@ def check_images(data: Any) -> Any:
     """``data`` itself: a non-empty, finite, floating-point ``(N, C, H, W)`` tensor (or None)."""
     if data is None:
         return None
-    import torch
-
-    if not isinstance(data, torch.Tensor):
+    if not all(hasattr(data, a) for a in ("ndim", "shape", "is_floating_point", "isfinite")):
         raise SVDWidgetsError(
             f"data must be a tensor of images (N, C, H, W), got {type(data).__name__}"
         )
@@ -28,7 +30,7 @@ def check_images(data: Any) -> Any:
         )
     if not data.is_floating_point():
         raise SVDWidgetsError(f"data must be floating point images, got dtype {data.dtype}")
-    if not bool(torch.isfinite(data).all()):
+    if not bool(data.isfinite().all()):
         raise SVDWidgetsError("data contains NaN or infinite values")
     return data
 
@@ -62,18 +64,3 @@ def check_labels(
             f"label {int(a.max())} has no name: class_names has {len(class_names)} entries"
         )
     return a
-
-
-def check_render_options(render_options: object) -> dict[str, Any]:
-    """``render_options`` as a dict, its ``steps`` and ``size`` within the render's limits."""
-    if render_options is None:
-        return {}
-    if not isinstance(render_options, Mapping):
-        raise SVDWidgetsError(
-            "render_options must be a dict of render_singular_vectors keywords, got "
-            f"{render_options!r}"
-        )
-    from svdwidgets.featurevis.render import check_limits
-
-    check_limits(steps=render_options.get("steps"), size=render_options.get("size"))
-    return dict(render_options)

@@ -14,14 +14,16 @@ Ways (``padding_mode``, ``support``): ``("circular", "full")`` — the layer its
 the ``fft`` method (exact for circular padding, Sedghi et al. 2019); ``("zeros", "full")`` —
 the full-grid kernel zero-padded; ``("zeros", "kernel")`` — only the taps inside the
 parameter's ``k x k`` window, zero-padded, as an ordinary conv layer would run it (both
-``exact``: the dense operator, so keep ``c·n²`` in the low thousands).
+``exact``: the dense operator, so keep ``c·n²`` in the low thousands). The view only draws:
+the values are the layer's own :meth:`~svdwidgets.neighbours.CayleyConv2d.orthogonality_gap`
+(read through that method and the values' ``__array__``: the widgets import no torch).
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import bqplot as bq
 import ipywidgets as ipw
@@ -31,8 +33,29 @@ import traitlets
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 
-if TYPE_CHECKING:
-    from svdwidgets.neighbours.cayley import CayleyConv2d, OrthogonalityGap
+
+class Gap(Protocol):
+    """One way's values (a :class:`svdwidgets.neighbours.cayley.OrthogonalityGap`)."""
+
+    @property
+    def values(self) -> Any: ...  # all singular values (array-like)
+    @property
+    def max_error(self) -> float: ...  # max_i |σ_i - 1|
+    @property
+    def sigma_max(self) -> float: ...
+    @property
+    def sigma_min(self) -> float: ...
+    @property
+    def method(self) -> str: ...  # the conv_svd method that computed the values
+
+
+class GapSource(Protocol):
+    """What the view needs of the layer (a :class:`~svdwidgets.neighbours.CayleyConv2d`)."""
+
+    def orthogonality_gap(
+        self, input_size: int, *, padding_mode: str, support: str, method: str
+    ) -> Gap: ...
+
 
 __all__ = ["WAYS", "OrthogonalityGapView"]
 
@@ -53,7 +76,8 @@ class OrthogonalityGapView(ipw.VBox):
     Parameters
     ----------
     layer:
-        a :class:`~svdwidgets.neighbours.CayleyConv2d`.
+        a :class:`~svdwidgets.neighbours.CayleyConv2d` (any object with its
+        ``orthogonality_gap(n, padding_mode=, support=, method=)``).
     sizes:
         the input sizes ``n`` (square ``n x n`` grids, each at least the kernel size).
     ways:
@@ -64,16 +88,16 @@ class OrthogonalityGapView(ipw.VBox):
 
     def __init__(
         self,
-        layer: CayleyConv2d,
+        layer: GapSource,
         sizes: Sequence[int],
         *,
         ways: Sequence[tuple[str, str]] = WAYS,
         **kwargs: Any,
     ) -> None:
-        from svdwidgets.neighbours.cayley import CayleyConv2d, zero_padding_gap
-
-        if not isinstance(layer, CayleyConv2d):
-            raise SVDWidgetsError(f"expected a CayleyConv2d, got {type(layer).__name__}")
+        if not callable(getattr(layer, "orthogonality_gap", None)):
+            raise SVDWidgetsError(
+                f"expected a CayleyConv2d (with orthogonality_gap), got {type(layer).__name__}"
+            )
         if isinstance(sizes, (str, int)) or not sizes:
             raise SVDWidgetsError(f"sizes must be a non-empty list of ints, got {sizes!r}")
         bad = [n for n in sizes if isinstance(n, bool) or not isinstance(n, int) or n < 1]
@@ -85,12 +109,12 @@ class OrthogonalityGapView(ipw.VBox):
             raise SVDWidgetsError(f"unknown way(s) {unknown or chosen}; choose from {WAYS}")
         self._sizes = sorted(set(sizes))
         self._ways: list[tuple[str, str]] = [w for w in WAYS if w in chosen]
-        self._gaps: dict[tuple[tuple[str, str], int], OrthogonalityGap] = {}
+        self._gaps: dict[tuple[tuple[str, str], int], Gap] = {}
         for way in self._ways:
             method = "fft" if way[0] == "circular" else "exact"
             for n in self._sizes:
-                self._gaps[way, n] = zero_padding_gap(
-                    layer, n, padding_mode=way[0], support=way[1], method=method
+                self._gaps[way, n] = layer.orthogonality_gap(
+                    n, padding_mode=way[0], support=way[1], method=method
                 )
         self._build()
         super().__init__(children=[self._picker, self._figures, self._table], **kwargs)
@@ -98,7 +122,7 @@ class OrthogonalityGapView(ipw.VBox):
         self.size = self._sizes[-1]  # draws the values (the trait's default 0 is no size)
         traitlets.link((self, "size"), (self._picker, "value"))
 
-    def gap(self, way: tuple[str, str], size: int) -> OrthogonalityGap:
+    def gap(self, way: tuple[str, str], size: int) -> Gap:
         """The singular values of the layer applied ``way`` on the ``size x size`` grid."""
         key = (tuple(way), size)
         if key not in self._gaps:
@@ -206,7 +230,7 @@ class OrthogonalityGapView(ipw.VBox):
 
     def _draw_values(self) -> None:
         for w, line in self._values_lines.items():
-            v = self._gaps[w, self.size].values.double().numpy()
+            v = np.asarray(self._gaps[w, self.size].values, dtype=np.float64)
             with line.hold_sync():
                 line.x = np.arange(v.size) / max(v.size - 1, 1)
                 line.y = v

@@ -25,41 +25,32 @@ Settings that describe no convolution (a kernel larger than the padded input, a 
 padding wider than the input) show a message in the widget instead of the plots; a stride that
 does not divide ``n`` leaves ``fft`` out with its reason. The constructor raises
 :class:`~svdwidgets.SVDWidgetsError` for bad arguments. Results are cached per setting, so
-moving a slider back costs nothing.
+moving a slider back costs nothing. The view only draws: the numbers are
+:func:`svdwidgets.core.teaching.teaching_picture`'s (tested there against the dense operator).
 """
 
 from __future__ import annotations
 
 import html
-import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import bqplot as bq
 import ipywidgets as ipw
 import numpy as np
-import torch
 import traitlets
 
-from svdwidgets.core.conv_svd import spectrum_of
-from svdwidgets.core.fft import polyphase_kernel, symbols
-from svdwidgets.core.geometry import ConvGeometry, geometry_from
-from svdwidgets.core.operator import ConvOperator
-from svdwidgets.core.solvers import single_threaded_lapack
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._sync import held
 
-__all__ = [
-    "LIMITS",
-    "PADDING_MODES",
-    "ConvOperatorView",
-    "OperatorPicture",
-    "operator_picture",
-    "random_weight",
-]
+OperatorPicture = Any
+"""What :meth:`Teaching.teaching_picture` returns: a
+:class:`svdwidgets.core.teaching.OperatorPicture` (matrix, exact, fft, unfolded, blocks,
+geometry and its gaps), read through its attributes."""
+
+__all__ = ["LIMITS", "PADDING_MODES", "ConvOperatorView", "Teaching"]
 
 PADDING_MODES = ("zeros", "circular")
 LIMITS: dict[str, tuple[int, int]] = {
@@ -79,143 +70,23 @@ COLORS = {"exact": "#1f77b4", "fft": "#ff7f0e", "unfolded": "#2ca02c", "grid": "
 _CACHE_SIZE = 16
 
 
-# ------------------------------------------------------------------------------------------------
-# The numbers (no widgets)
-# ------------------------------------------------------------------------------------------------
+class Teaching(Protocol):
+    """The maths the view draws (default :mod:`svdwidgets.core.teaching`): it computes nothing."""
+
+    def random_weight(self, c_out: int, c_in: int, kernel_size: int, seed: int) -> Any: ...
+    def check_weight(self, weight: object) -> Any: ...
+    def teaching_picture(
+        self, weight: Any, *, n: int, stride: int, padding: int, padding_mode: str
+    ) -> Any: ...
 
 
-def random_weight(c_out: int, c_in: int, kernel_size: int, seed: int) -> torch.Tensor:
-    """A float32 ``(c_out, c_in, k, k)`` weight, standard normal over ``sqrt(c_in k²)`` (seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randn((c_out, c_in, kernel_size, kernel_size), generator=gen, dtype=torch.float32)
-    return w / math.sqrt(c_in * kernel_size**2)
+def _default_teaching() -> Teaching:
+    # The one computation a widget imports: a teaching view must draw a tiny conv from sliders
+    # alone (ConvOperatorView(kernel_size=3, n=6)); its maths is core/teaching.py's, imported
+    # when such a view is made, never with the widgets (pyproject's import contracts list it).
+    from svdwidgets.core import teaching
 
-
-@dataclass(frozen=True)
-class OperatorPicture:
-    """Everything :class:`ConvOperatorView` draws for one setting.
-
-    ``matrix``: the dense operator ``A`` (``dim_out x dim_in``, float64), row ``o·H'W' + i·W' + j``
-    is output channel ``o`` at ``(i, j)``, column ``c·n² + h·n + w`` input channel ``c`` at
-    ``(h, w)``. ``exact``: ``svdvals(A)``, descending. ``fft``: the ``fft`` method's values
-    (with multiplicity), or ``None`` with the reason in ``fft_note``; ``fft_exact``: that
-    spectrum's ``exact`` flag. ``blocks``: the symbols ``M(f)`` on the full
-    ``N_h x N_w`` frequency plane, complex ``(N_h, N_w, c_out, s²·c_in)``. ``unfolded``: the
-    reshaped weight's values.
-    """
-
-    geometry: ConvGeometry
-    weight: torch.Tensor
-    matrix: np.ndarray
-    exact: np.ndarray
-    unfolded: np.ndarray
-    fft: np.ndarray | None
-    fft_exact: bool | None
-    fft_note: str
-    blocks: np.ndarray | None
-    seconds: float
-
-    @property
-    def common(self) -> int:
-        """How many ranks ``fft`` and exact both have (they can differ in count)."""
-        return 0 if self.fft is None else min(self.fft.size, self.exact.size)
-
-    @property
-    def gap(self) -> float | None:
-        """``max_i |σ_i(fft) − σ_i(exact)| / σ_1(exact)`` over the common ranks."""
-        if self.fft is None or self.common == 0:
-            return None
-        r = self.common
-        scale = float(self.exact[0]) or 1.0
-        return float(np.max(np.abs(self.fft[:r] - self.exact[:r]))) / scale
-
-    @property
-    def top_gap(self) -> float | None:
-        """``σ_1(fft) / σ_1(exact) − 1``: how far ``fft`` misstates the spectral norm."""
-        if self.fft is None or self.common == 0 or self.exact[0] == 0:
-            return None
-        return float(self.fft[0] / self.exact[0] - 1.0)
-
-    @property
-    def block_sigma(self) -> np.ndarray | None:
-        """``(N_h, N_w)``: the largest singular value of each frequency's block."""
-        if self.blocks is None:
-            return None
-        sv = np.linalg.svd(self.blocks, compute_uv=False)
-        return np.asarray(sv[..., 0], dtype=np.float64)
-
-
-def _fft_reason(g: ConvGeometry) -> str:
-    """Why the ``fft`` values are, or are not, this operator's (``ConvGeometry.fft_is_exact``)."""
-    n, s, p = g.input_size[0], g.stride[0], g.padding[0]
-    span = g.dilation[0] * (g.kernel[0] - 1)
-    if g.fft_is_exact:
-        if g.padding_mode == "circular" and p > 0:
-            return f"circular padding {p} wraps the {n}×{n} input: A is a circular convolution"
-        return "the kernel never reads a padded position: A is a circular convolution"
-    if g.padding_mode == "zeros":
-        if p == 0:
-            return (
-                f"no padding: the output is {g.output_size[0]}×{g.output_size[1]}, not the "
-                f"{n // s}×{n // s} of a circular convolution"
-            )
-        return "zero padding: near the border the kernel reads zeros, not the other side"
-    return (
-        f"circular padding {p} with a {g.kernel[0]}×{g.kernel[0]} kernel gives "
-        f"{g.output_size[0]}×{g.output_size[1]} outputs; a circular convolution on {n}×{n} "
-        f"with stride {s} needs {span - (s - 1)} ≤ 2p ≤ {span}"
-    )
-
-
-def operator_picture(weight: torch.Tensor, geometry: ConvGeometry) -> OperatorPicture:
-    """Dense operator, exact, ``fft`` and ``unfolded`` values and frequency blocks of one layer.
-
-    ``A`` is built by :class:`~svdwidgets.core.operator.ConvOperator` in the weight's precision
-    (as the layer runs) and decomposed in float64 (``torch.linalg.svdvals``); ``fft`` (Sedghi
-    et al. 2019, polyphase strides) and ``unfolded`` run
-    :func:`svdwidgets.core.conv_svd.spectrum_of` in float64, and the blocks are
-    :func:`svdwidgets.core.fft.symbols` at every frequency of the grid.
-    """
-    start = time.perf_counter()
-    fft: np.ndarray | None = None
-    fft_exact: bool | None = None
-    blocks: np.ndarray | None = None
-    # torch single-threaded for one picture: its many tiny ops (small convs, 4x4 SVDs,
-    # matmuls) ran 2-4x faster than with torch's 2 threads on a shared 2-core machine
-    # (a 576x576 picture: 170 ms -> 50 ms)
-    with single_threaded_lapack():
-        dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
-        dense = ConvOperator(weight, geometry, dtype=dtype).to_dense().double()
-        exact = torch.linalg.svdvals(dense).numpy()
-        w64 = weight.double()
-        unfolded = spectrum_of(w64, geometry, method="unfolded", dtype=torch.float64).values.numpy()
-        if geometry.stride_divides_input:
-            spec = spectrum_of(w64, geometry, method="fft", dtype=torch.float64)
-            fft, fft_exact = spec.values.numpy(), spec.exact
-            kernel = polyphase_kernel(w64, geometry)
-            nh, nw = kernel.grid
-            fh, fw = torch.meshgrid(torch.arange(nh), torch.arange(nw), indexing="ij")
-            freqs = torch.stack([fh.reshape(-1), fw.reshape(-1)], dim=1)
-            m = symbols(kernel, freqs)[:, 0]  # groups == 1
-            blocks = m.reshape(nh, nw, *m.shape[1:]).numpy()
-            note = _fft_reason(geometry)
-        else:
-            note = (
-                f"the stride {geometry.stride[0]} does not divide n = {geometry.input_size[0]}, "
-                "so there is no polyphase grid: fft has no values here"
-            )
-    return OperatorPicture(
-        geometry=geometry,
-        weight=weight,
-        matrix=dense.numpy(),
-        exact=exact,
-        unfolded=unfolded,
-        fft=fft,
-        fft_exact=fft_exact,
-        fft_note=note,
-        blocks=blocks,
-        seconds=time.perf_counter() - start,
-    )
+    return cast(Teaching, teaching)
 
 
 def _tiles(blocks: np.ndarray) -> np.ndarray:
@@ -282,32 +153,16 @@ def _check_int(name: str, value: object) -> int:
     return int(value)
 
 
-def _check_weight(weight: object) -> torch.Tensor:
-    if isinstance(weight, np.ndarray):
-        weight = torch.from_numpy(weight.copy())
-    if not isinstance(weight, torch.Tensor):
-        raise SVDWidgetsError(
-            f"weight must be a (c_out, c_in, k, k) tensor or array, got {type(weight).__name__}"
-        )
-    if weight.ndim != 4:
-        raise SVDWidgetsError(
-            f"weight must have shape (c_out, c_in, k, k), got shape {tuple(weight.shape)}"
-        )
-    c_out, c_in, kh, kw = (int(d) for d in weight.shape)
-    if kh != kw:
-        raise SVDWidgetsError(f"the kernel must be square, got {kh}x{kw} (shape {weight.shape})")
-    for name, v in (("c_out", c_out), ("c_in", c_in), ("kernel_size", kh)):
+def _check_weight(teaching: Teaching, given: object) -> Any:
+    weight = teaching.check_weight(given)
+    for name, v in zip(("c_out", "c_in", "kernel_size"), weight.shape[:3], strict=True):
         lo, hi = LIMITS[name]
-        if not lo <= v <= hi:
+        if not lo <= int(v) <= hi:
             raise SVDWidgetsError(
-                f"weight of shape {tuple(weight.shape)}: {name}={v} is outside [{lo}, {hi}] "
+                f"weight of shape {tuple(weight.shape)}: {name}={int(v)} is outside [{lo}, {hi}] "
                 "(the view draws every entry of the operator); slice a few channels"
             )
-    if weight.dtype not in (torch.float32, torch.float64):
-        raise SVDWidgetsError(f"weight must be float32 or float64, got dtype {weight.dtype}")
-    if not bool(torch.isfinite(weight).all()):
-        raise SVDWidgetsError(f"the weight of shape {tuple(weight.shape)} has NaN or inf entries")
-    return weight.detach().cpu().clone()
+    return weight
 
 
 class ConvOperatorView(ipw.VBox):
@@ -331,6 +186,8 @@ class ConvOperatorView(ipw.VBox):
         the random weight's seed.
     blocks_view:
         ``"entries"`` (``|M(f)|`` tiled by frequency) or ``"sigma"`` (``σ_1(M(f))``).
+    teaching:
+        where the numbers come from (:class:`Teaching`); default :mod:`svdwidgets.core.teaching`.
     """
 
     kernel_size = traitlets.Int(3, help="Kernel size k (k x k).")
@@ -357,6 +214,7 @@ class ConvOperatorView(ipw.VBox):
         padding_mode: str = "zeros",
         seed: int = 0,
         blocks_view: str = "entries",
+        teaching: Teaching | None = None,
         **kwargs: Any,
     ) -> None:
         settings = {
@@ -367,9 +225,10 @@ class ConvOperatorView(ipw.VBox):
             "c_in": c_in,
             "c_out": c_out,
         }
-        self._given: torch.Tensor | None = None
+        self._teaching = _default_teaching() if teaching is None else teaching
+        self._given: Any = None
         if weight is not None:
-            self._given = _check_weight(weight)
+            self._given = _check_weight(self._teaching, weight)
             c_out_w, c_in_w, k_w, _ = self._given.shape
             settings.update(kernel_size=int(k_w), c_in=int(c_in_w), c_out=int(c_out_w))
         for name, value in settings.items():
@@ -411,11 +270,11 @@ class ConvOperatorView(ipw.VBox):
         return {name: getattr(self, name) for name in SETTINGS}
 
     @property
-    def weight(self) -> torch.Tensor:
-        """The weight shown: the given one, or the seeded random one for these channels."""
+    def weight(self) -> Any:
+        """The weight shown (a tensor): the given one, or the seeded random one."""
         if self._given is not None:
             return self._given
-        return random_weight(self.c_out, self.c_in, self.kernel_size, self.seed)
+        return self._teaching.random_weight(self.c_out, self.c_in, self.kernel_size, self.seed)
 
     @property
     def picture(self) -> OperatorPicture | None:
@@ -487,20 +346,17 @@ class ConvOperatorView(ipw.VBox):
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        weight = self.weight
         result: OperatorPicture | str
         try:
-            w, geometry = geometry_from(
-                weight,
-                (self.n, self.n),
+            result = self._teaching.teaching_picture(
+                self.weight,
+                n=self.n,
                 stride=self.stride,
                 padding=self.padding,
                 padding_mode=self.padding_mode,
             )
         except SVDWidgetsError as err:
             result = f"these settings describe no convolution: {err}"
-        else:
-            result = operator_picture(w, geometry)
         self._cache[key] = result
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -808,7 +664,7 @@ class ConvOperatorView(ipw.VBox):
 
     def _draw_summary(self, p: OperatorPicture) -> None:
         g = p.geometry
-        frob_w = float(p.weight.double().square().sum())
+        frob_w = p.weight_norm2
         parts = [
             f"<b>A</b>: ℝ^{g.dim_in} → ℝ^{g.dim_out} (c_in={g.c_in}, n={g.input_size[0]}, "
             f"k={g.kernel[0]}, s={g.stride[0]}, p={g.padding[0]}, {g.padding_mode})",

@@ -21,7 +21,7 @@ The front end is ``FrequencyMapModel`` / ``FrequencyMapView`` in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import traitlets
@@ -34,9 +34,25 @@ from svdwidgets.widgets.selection import Selection
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
 if TYPE_CHECKING:
-    from svdwidgets.core.spectrum import FFTSpectrum
+    from matplotlib.figure import Figure
 
-__all__ = ["INDEX_FREQUENCIES", "FrequencyMap", "frequency_table", "rank_index_table"]
+__all__ = [
+    "INDEX_FREQUENCIES",
+    "FrequencyMap",
+    "FrequencySpectrum",
+    "frequency_table",
+    "rank_index_table",
+]
+
+
+class FrequencySpectrum(Protocol):
+    """What the map reads of an ``fft`` spectrum (:class:`svdwidgets.FFTSpectrum`)."""
+
+    @property
+    def frequency_values(self) -> Any: ...  # (N_h, N_w, r) array-like: σ per frequency
+    @property
+    def frequencies(self) -> Any: ...  # (n, 2) array-like: the frequency of each value
+
 
 INDEX_FREQUENCIES = 16384
 """How many of the top values' frequencies the browser gets (128 kB), to outline a selection."""
@@ -104,7 +120,7 @@ class FrequencyMap(DOMWidget):
     @classmethod
     def from_spectrum(
         cls,
-        spectrum: FFTSpectrum,
+        spectrum: FrequencySpectrum,
         *,
         layer_name: str = "",
         rank: int = 0,
@@ -123,7 +139,7 @@ class FrequencyMap(DOMWidget):
             **kwargs,
         )
 
-    def show_spectrum(self, spectrum: FFTSpectrum, *, layer_name: str = "") -> None:
+    def show_spectrum(self, spectrum: FrequencySpectrum, *, layer_name: str = "") -> None:
         """Show another ``fft`` spectrum (a dashboard switching layers); clears the selection."""
         _check_fft(spectrum)
         with self.hold_sync():
@@ -134,12 +150,28 @@ class FrequencyMap(DOMWidget):
             self.layer_name = layer_name
             self._update_index_tables()
 
+    def figure(self, **kwargs: Any) -> Figure:
+        """:func:`svdwidgets.plots.plot_frequency_map` of what the view shows.
+
+        Its ``frequency_values`` at its ``rank``, ``selected_frequency`` and ``log_scale``;
+        ``kwargs`` go to the drawing function.
+        """
+        from svdwidgets.plots.frequency import plot_frequency_map
+
+        options = {
+            "rank": self.rank,
+            "selected": self.selected_frequency,
+            "log_scale": self.log_scale,
+            "name": self.layer_name,
+        }
+        return plot_frequency_map(self.frequency_values, **{**options, **kwargs})
+
     def save(self, path: str | Path, **kwargs: Any) -> Path:
         """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
 
-        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        :meth:`figure`, drawn with matplotlib without a browser; ``dpi=`` for PNG.
         """
-        from svdwidgets.plots import save_view
+        from svdwidgets.plots.save import save_view
 
         return save_view(self, path, **kwargs)
 
@@ -194,9 +226,8 @@ class FrequencyMap(DOMWidget):
 
 
 def _check_fft(spectrum: object) -> None:
-    from svdwidgets.core.spectrum import FFTSpectrum
-
-    if not isinstance(spectrum, FFTSpectrum):
+    # an FFTSpectrum, read through its arrays (the widgets import no torch)
+    if not all(hasattr(spectrum, a) for a in ("frequency_values", "frequencies")):
         method = getattr(spectrum, "method", None)
         raise SVDWidgetsError(
             "FrequencyMap needs the per-frequency values of the 'fft' method (an "
@@ -206,12 +237,12 @@ def _check_fft(spectrum: object) -> None:
         )
 
 
-def frequency_table(spectrum: FFTSpectrum) -> np.ndarray:
+def frequency_table(spectrum: FrequencySpectrum) -> np.ndarray:
     """``(n, 2)`` int array: row ``i`` is ``spectrum.frequency_of(i)``.
 
     Computed once per widget, so that a click only compares integers (no FFT, no SVD).
     """
-    return spectrum.frequencies.numpy().astype(np.int64)
+    return np.asarray(spectrum.frequencies).astype(np.int64)
 
 
 def rank_index_table(frequencies: np.ndarray, grid: tuple[int, int], rank: int) -> np.ndarray:

@@ -43,7 +43,7 @@ from svdwidgets.widgets.selection import Selection
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
 if TYPE_CHECKING:
-    from svdwidgets.hypergraph.classes import ClassHypergraph
+    from matplotlib.figure import Figure
 
 __all__ = ["HypergraphView"]
 
@@ -144,7 +144,7 @@ class HypergraphView(DOMWidget):
     @classmethod
     def from_hypergraph(
         cls,
-        hypergraph: ClassHypergraph,
+        hypergraph: Any,  # a ClassHypergraph, read through its tables (no hypergraph import)
         *,
         title: str | None = None,
         selected_nodes: Sequence[int] = (),
@@ -185,12 +185,26 @@ class HypergraphView(DOMWidget):
             **kwargs,
         )
 
+    def figure(self, **kwargs: Any) -> Figure:
+        """:func:`svdwidgets.plots.plot_hypergraph` of the view's arrays, with its highlight.
+
+        A highlight that is not a node is not drawn (as in the view); ``kwargs`` go to the
+        drawing function (e.g. ``style="euler"``).
+        """
+        from svdwidgets.plots.hypergraph import plot_hypergraph
+
+        mark: tuple[str, int] | None = self.highlight
+        if mark is not None and self.node_of(*mark) is None:
+            mark = None
+        options = {"highlight": mark, "title": self.title or None}
+        return plot_hypergraph(self, **{**options, **kwargs})
+
     def save(self, path: str | Path, **kwargs: Any) -> Path:
         """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
 
-        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        :meth:`figure`, drawn with matplotlib without a browser; ``dpi=`` for PNG.
         """
-        from svdwidgets.plots import save_view
+        from svdwidgets.plots.save import save_view
 
         return save_view(self, path, **kwargs)
 

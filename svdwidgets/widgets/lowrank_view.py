@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import html
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import bqplot as bq
 import ipywidgets as ipw
@@ -43,13 +41,12 @@ from svdwidgets.widgets._errors import TraitValueError
 
 if TYPE_CHECKING:
     import pandas as pd
-    import torch
-    from torch import nn
 
-__all__ = ["CURVE_COLUMNS", "RankEvaluation", "RankView"]
+RankEvaluation = Any
+"""What :meth:`Evaluator.evaluate` returns (:class:`svdwidgets.neighbours.lowrank.RankEvaluation`:
+ranks, accuracy, params, macs, their base values and ratios), read through its attributes."""
 
-CURVE_COLUMNS = ("layer", "rank", "full_rank", "truncated", "accuracy")
-"""The columns of a :func:`~svdwidgets.neighbours.lowrank.rank_curve` table the view reads."""
+__all__ = ["Evaluator", "RankView"]
 
 PALETTE = (
     "#1f77b4",
@@ -65,94 +62,51 @@ PALETTE = (
 )
 
 
-@dataclass(frozen=True)
-class RankEvaluation:
-    """The model with ``ranks`` applied, evaluated once.
+class Evaluator(Protocol):
+    """What the view draws from (:class:`svdwidgets.neighbours.lowrank.RankEvaluator`)."""
 
-    ``params`` and ``macs`` (multiply-adds per input) count the view's layers only, as
-    truncated (a factorised pair counts both of its layers); ``base_params`` and ``base_macs``
-    are the same layers intact. ``seconds`` is the time the evaluation took.
-    """
-
-    ranks: dict[str, int]
-    accuracy: float
-    params: int
-    macs: int
-    base_params: int
-    base_macs: int
-    layer_params: dict[str, int]
-    layer_macs: dict[str, int]
-    seconds: float
+    full_ranks: dict[str, int]
+    base_cost: dict[str, tuple[int, int]]
 
     @property
-    def compression(self) -> float:
-        """Parameters of the layers, original / truncated (below 1: the pairs are larger)."""
-        return self.base_params / self.params
-
+    def n_images(self) -> int: ...
     @property
-    def macs_ratio(self) -> float:
-        """Multiply-adds per input of the layers, truncated / original."""
-        return self.macs / self.base_macs
+    def curve(self) -> Any: ...
+    def curve_points(self, layer: str) -> tuple[np.ndarray, np.ndarray]: ...
+    def evaluate(self, ranks: Mapping[str, int]) -> RankEvaluation: ...
+    def truncated_model(self, ranks: Mapping[str, int]) -> Any: ...
 
 
-def _check_images(images: object, labels: object) -> None:
-    import torch
-
-    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise SVDWidgetsError(
-            f"images and labels must be tensors, got {type(images).__name__} and "
-            f"{type(labels).__name__}"
-        )
-    if images.ndim < 2 or labels.ndim != 1 or images.shape[0] != labels.shape[0] or not len(labels):
-        raise SVDWidgetsError(
-            f"need a batch of images and one label each: {tuple(images.shape)} vs "
-            f"{tuple(labels.shape)}"
-        )
+_EVALUATOR = ("full_ranks", "base_cost", "n_images", "curve", "curve_points", "evaluate")
 
 
-def _check_curve(curve: object, full: Mapping[str, int]) -> pd.DataFrame:
-    import pandas as pd
+def _default_evaluator(model: object, images: object, labels: object, **options: Any) -> Evaluator:
+    # RankView(model, images, labels) as before: the evaluation is neighbours/lowrank.py's,
+    # imported when such a view is made, never with the widgets (pyproject's contracts list it)
+    from svdwidgets.neighbours.lowrank import RankEvaluator
 
-    if not isinstance(curve, pd.DataFrame):
-        raise SVDWidgetsError(
-            f"curve must be the DataFrame of rank_curve(...), got {type(curve).__name__}"
-        )
-    missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
-    if missing:
-        raise SVDWidgetsError(
-            f"curve lacks column(s) {missing}; rank_curve's table has {list(CURVE_COLUMNS)}"
-        )
-    absent = [name for name in full if name not in set(curve["layer"])]
-    if absent:
-        raise SVDWidgetsError(
-            f"curve has no rows for layer(s) {absent}; its layers are "
-            f"{list(dict.fromkeys(curve['layer']))}"
-        )
-    rows = curve[curve["layer"].isin(list(full))]
-    for name, n in full.items():
-        got = set(int(v) for v in rows.loc[rows["layer"] == name, "full_rank"])
-        if got != {n}:
-            raise SVDWidgetsError(
-                f"curve says layer {name!r} has full rank {sorted(got)}, the model's has {n}: "
-                "was it computed on another model?"
-            )
-    return rows
+    return RankEvaluator(model, images, labels, **options)  # type: ignore[arg-type]
 
 
 class RankView(ipw.VBox):
     """Accuracy of a model against the kept rank of each of its layers, a slider per layer.
 
+    The view only draws: the numbers come from an :class:`Evaluator`
+    (:class:`svdwidgets.neighbours.lowrank.RankEvaluator`), given, or made from ``model``,
+    ``images``, ``labels`` and the options below.
+
     Parameters
     ----------
     model:
-        the network (left untouched: every evaluation truncates a deep copy).
+        the network (left untouched: every evaluation truncates a deep copy), or an
+        :class:`Evaluator` (then without ``images``, ``labels``, ``layers``, ``curve``).
     images, labels:
         the data the accuracy is measured on (one forward pass of all of it per slider release).
     layers:
         the Conv2d / Linear layers to offer (default: the ``curve``'s layers, or every
         truncatable layer of the model).
     curve:
-        a :func:`~svdwidgets.neighbours.lowrank.rank_curve` table to draw; computed here on
+        a :func:`~svdwidgets.neighbours.lowrank.rank_curve` table to draw; computed on
         ``images`` (each layer at ranks 1, 2, 4, … and full) when not given.
     ranks:
         the ranks to start from (default: every layer at full rank).
@@ -175,9 +129,9 @@ class RankView(ipw.VBox):
 
     def __init__(
         self,
-        model: nn.Module,
-        images: torch.Tensor,
-        labels: torch.Tensor,
+        model: object,
+        images: object = None,
+        labels: object = None,
         *,
         layers: Sequence[str] | None = None,
         curve: pd.DataFrame | None = None,
@@ -185,44 +139,18 @@ class RankView(ipw.VBox):
         batch_size: int = 500,
         **kwargs: Any,
     ) -> None:
-        from torch import nn
-
-        from svdwidgets.neighbours import lowrank
-
-        if not isinstance(model, nn.Module):
-            raise SVDWidgetsError(f"model must be an nn.Module, got {type(model).__name__}")
-        _check_images(images, labels)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise SVDWidgetsError(f"batch_size must be a positive int, got {batch_size!r}")
-        truncatable = {
-            n: m
-            for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))
-            and not isinstance(m, nn.ConvTranspose2d)
-            and getattr(m, "groups", 1) == 1
-        }
-        if layers is None:
-            names = (
-                list(truncatable)
-                if curve is None
-                else [n for n in dict.fromkeys(curve["layer"]) if n in truncatable]
-            )
+        if all(hasattr(model, a) for a in _EVALUATOR):
+            given = {"images": images, "labels": labels, "layers": layers, "curve": curve}
+            extra = [k for k, v in given.items() if v is not None]
+            if extra:
+                raise SVDWidgetsError(f"an evaluator is given: {extra} belong to it, not here")
+            self._evaluator = cast(Evaluator, model)
         else:
-            names = [layers] if isinstance(layers, str) else list(layers)
-        unknown = [n for n in names if n not in truncatable]
-        if unknown or not names:
-            raise SVDWidgetsError(
-                f"unknown layer(s) {unknown or names}; the model's truncatable layers are "
-                f"{list(truncatable)}"
+            self._evaluator = _default_evaluator(
+                model, images, labels, layers=layers, curve=curve, batch_size=batch_size
             )
-        self._model, self._images, self._labels = model, images, labels
-        self._batch_size = batch_size
-        self._full = {n: lowrank.unfolded_rank(truncatable[n]) for n in names}
-        if curve is None:
-            curve = lowrank.rank_curve(model, images, labels, layers=names, batch_size=batch_size)
-        self._curve = _check_curve(curve, self._full)
-        self._positions = lowrank.output_positions(model, images[:1], names)
-        self._base_cost = {n: lowrank.layer_cost(truncatable[n], self._positions[n]) for n in names}
+        self._full = dict(self._evaluator.full_ranks)
+        self._base_cost = dict(self._evaluator.base_cost)
         self._cache: dict[tuple[int, ...], RankEvaluation] = {}
         self._last: RankEvaluation | None = None
         self._updating = False
@@ -281,8 +209,8 @@ class RankView(ipw.VBox):
                 labels=[n],
                 display_legend=True,
             )
-        intact = ~self._curve["truncated"].astype(bool)
-        base = float(self._curve.loc[intact, "accuracy"].iloc[0])
+        curve = self._evaluator.curve
+        base = float(curve.loc[~curve["truncated"].astype(bool), "accuracy"].iloc[0])
         self._base_line = bq.Lines(
             x=[0.0, 1.0], y=[base, base], scales=sc, colors=["#888888"], line_style="dotted"
         )
@@ -344,7 +272,7 @@ class RankView(ipw.VBox):
     @property
     def curve(self) -> pd.DataFrame:
         """The rank-curve rows of the view's layers."""
-        return self._curve
+        return self._evaluator.curve
 
     @property
     def evaluation(self) -> RankEvaluation:
@@ -353,19 +281,9 @@ class RankView(ipw.VBox):
         return self._last
 
     def curve_points(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
-        import pandas as pd
-
-        """``(r / full rank, accuracy)`` of ``layer`` truncated alone, ascending in ``r``; the
-        intact layer's row stands at ``1`` when the curve has no truncation at full rank."""
+        """``(r / full rank, accuracy)`` of ``layer`` truncated alone, ascending in ``r``."""
         self._check_layer(layer)
-        rows = self._curve[self._curve["layer"] == layer]
-        cut = rows["truncated"].astype(bool)
-        points = rows[cut]
-        if not (points["rank"] == self._full[layer]).any():
-            points = pd.concat([points, rows[~cut].iloc[:1]])
-        points = points.sort_values("rank", kind="stable")
-        x = points["rank"].to_numpy(dtype=np.float64) / self._full[layer]
-        return x, points["accuracy"].to_numpy(dtype=np.float64)
+        return self._evaluator.curve_points(layer)
 
     def set_rank(self, layer: str, rank: int) -> None:
         """Keep ``rank`` components of ``layer`` (the others as they are), as its slider does."""
@@ -377,41 +295,19 @@ class RankView(ipw.VBox):
         """Every layer back to full rank (the model itself)."""
         self.ranks = dict(self._full)
 
-    def truncated_model(self) -> nn.Module:
+    def truncated_model(self) -> Any:
         """A copy of the model with the current ranks (the model itself when none is below
         full): what ``accuracy`` was measured on."""
-        from svdwidgets.neighbours.lowrank import truncate_model
-
-        cut = {n: r for n, r in self.ranks.items() if r < self._full[n]}
-        return truncate_model(self._model, cut) if cut else self._model
+        return self._evaluator.truncated_model(self.ranks)
 
     def evaluate(self, ranks: Mapping[str, int]) -> RankEvaluation:
         """The model with ``ranks`` (missing layers at full rank) evaluated, or its cached
         evaluation; does not move the sliders."""
-        from svdwidgets.neighbours.lowrank import accuracy, layer_cost, truncate_model
-
         full = self._normalise(ranks)
         key = tuple(full[n] for n in self._full)
-        if key in self._cache:
-            return self._cache[key]
-        start = time.perf_counter()
-        cut = {n: r for n, r in full.items() if r < self._full[n]}
-        model = truncate_model(self._model, cut) if cut else self._model
-        acc = accuracy(model, self._images, self._labels, batch_size=self._batch_size)
-        costs = {n: layer_cost(model.get_submodule(n), self._positions[n]) for n in self._full}
-        result = RankEvaluation(
-            ranks=full,
-            accuracy=acc,
-            params=sum(p for p, _ in costs.values()),
-            macs=sum(m for _, m in costs.values()),
-            base_params=sum(p for p, _ in self._base_cost.values()),
-            base_macs=sum(m for _, m in self._base_cost.values()),
-            layer_params={n: c[0] for n, c in costs.items()},
-            layer_macs={n: c[1] for n, c in costs.items()},
-            seconds=time.perf_counter() - start,
-        )
-        self._cache[key] = result
-        return result
+        if key not in self._cache:
+            self._cache[key] = self._evaluator.evaluate(full)
+        return self._cache[key]
 
     # ----------------------------------------------------------------------------------------
     # Validation and observers
@@ -505,7 +401,7 @@ class RankView(ipw.VBox):
         )
         self._status.value = (
             f"<b>accuracy {ev.accuracy:.3f}</b> (intact {base.accuracy:.3f}) on "
-            f"{len(self._labels):,} images · parameters of the layers {ev.base_params:,} → "
+            f"{self._evaluator.n_images:,} images · parameters of the layers {ev.base_params:,} → "
             f"{ev.params:,} (compression {ev.compression:.2f}×) · multiply-adds "
             f"{ev.base_macs:,} → {ev.macs:,} ({ev.macs_ratio:.2f}×) · "
             + ("cached" if cached else f"evaluated in {ev.seconds:.2g} s")

@@ -15,7 +15,8 @@ ICML 2021: an elastic-net linear classifier on the projections onto singular dir
   the two node sets (:func:`~svdwidgets.neighbours.sparse.compare_incidence`: shared nodes,
   Jaccard).
 
-Nothing is refitted: every step was fitted when the path was traced; moving the slider reads it.
+Nothing is refitted: every step was fitted when the path was traced; moving the slider reads it
+(the path's own methods: the view computes nothing).
 The kernel-side trait is ``step`` (an index into ``path.fits``, 0 at ``λ_max``).
 """
 
@@ -37,10 +38,19 @@ from svdwidgets.widgets.hypergraph_view import HypergraphView
 if TYPE_CHECKING:
     import pandas as pd
 
-    from svdwidgets.hypergraph.classes import ClassHypergraph
-    from svdwidgets.neighbours.sparse import SparsePath
 
 __all__ = ["SparsePathView"]
+
+_PATH_ATTRIBUTES = (
+    "fits",
+    "feature_names",
+    "feature_sigmas",
+    "class_names",
+    "lambdas",
+    "table",
+    "incidence",
+    "compare",
+)
 
 COLORS = {"train": "#1f77b4", "test": "#2ca02c", "nonzeros": "#d62728", "at": "#000000"}
 
@@ -63,15 +73,14 @@ class SparsePathView(ipw.VBox):
 
     def __init__(
         self,
-        path: SparsePath,
+        path: Any,  # a SparsePath
         *,
-        graph: ClassHypergraph | None = None,
+        graph: Any = None,  # a ClassHypergraph
         step: int | None = None,
         **kwargs: Any,
     ) -> None:
-        from svdwidgets.neighbours.sparse import SparsePath
-
-        if not isinstance(path, SparsePath):
+        # a SparsePath, read through what it offers (the widgets import no neighbours code)
+        if not all(hasattr(path, a) for a in _PATH_ATTRIBUTES):
             raise SVDWidgetsError(
                 f"SparsePathView needs a SparsePath (sparse_decision_layer), got "
                 f"{type(path).__name__}"
@@ -202,7 +211,7 @@ class SparsePathView(ipw.VBox):
     # ----------------------------------------------------------------------------------------
 
     @property
-    def path(self) -> SparsePath:
+    def path(self) -> Any:
         return self._path
 
     @property
@@ -225,9 +234,7 @@ class SparsePathView(ipw.VBox):
         """Per class, the sparse nodes against the threshold rule's (None without a graph)."""
         if self._graph is None:
             return None
-        from svdwidgets.neighbours.sparse import compare_incidence
-
-        return compare_incidence(self._path, self._graph, self.step)
+        return self._path.compare(self._graph, self.step)
 
     # ----------------------------------------------------------------------------------------
     # Validation, observers, drawing

@@ -8,7 +8,11 @@ Two plots of the layer picked in a dropdown:
   :func:`svdwidgets.conv_svd`: ``fft`` (Sedghi et al. 2019; exact only for circular padding),
   ``exact`` (the top ``k`` values of the operator as ``conv2d`` runs it, matrix-free on large
   layers) and ``unfolded`` (the ``c_out x c_in·kh·kw`` weight matrix — a different object, not
-  the operator). Each is computed on first use and cached per (layer, method, k).
+  the operator). Each is computed on first use and cached per (layer, method, k), by the
+  ``compare`` callable the view is handed (a Profile hands its own,
+  :meth:`~svdwidgets.Profile.method_comparison`), on a background job (the ``runner`` it is
+  given, or a thread of its own until :meth:`~SpectrumView.close`): the kernel stays free while
+  a Lanczos runs. Without a ``compare`` callable the comparison row is not shown.
 * **ESD** — the histogram of the eigenvalues ``λ = σ²`` of ``AᵀA`` (unnormalised, as
   WeightWatcher plots it) as a density per unit ``λ``, on log-spaced bins and log-log axes (or
   linear bins and axes), with the fitted Marchenko–Pastur bulk (``σ_mp``, ``q`` from one
@@ -31,12 +35,12 @@ from __future__ import annotations
 import html
 import json
 import math
-import time
-import warnings
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import bqplot as bq
 import ipywidgets as ipw
@@ -51,7 +55,10 @@ from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._sync import held
 from svdwidgets.widgets.selection import Selection, SpectrumLink
 
-__all__ = ["COMPARE_METHODS", "SpectrumView", "brush_to_indices"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["COMPARE_METHODS", "Compare", "ComparedCurve", "SpectrumView", "brush_to_indices"]
 
 COMPARE_METHODS = ("fft", "exact", "unfolded")
 """The methods the comparison boxes can overlay on the sorted-values plot."""
@@ -70,6 +77,21 @@ SELECTED_POINT_STYLE = {
     "stroke": SELECTED_OUTLINE,
     "stroke-width": 1.5,
 }
+
+
+class ComparedCurve(Protocol):
+    """A layer's values under another method (:class:`svdwidgets.model.compare.MethodCurve`)."""
+
+    @property
+    def values(self) -> np.ndarray: ...  # descending σ (1-D)
+    @property
+    def label(self) -> str: ...  # the legend label
+    @property
+    def note(self) -> str: ...  # timing, solver, warnings (shown in the status line)
+
+
+Compare = Callable[[str, str, "int | None"], ComparedCurve]
+"""``compare(layer, method, k)``: the layer's values under ``method`` (top ``k`` of ``exact``)."""
 
 
 def brush_to_indices(x0: float, x1: float, n: int) -> tuple[int, int] | None:
@@ -171,8 +193,8 @@ class SpectrumView(ipw.VBox):
     ----------
     source:
         a :class:`~svdwidgets.Profile` (``svdwidgets.profile(model, input_shape)``), a
-        :class:`~svdwidgets.Spectrum`, or a dict ``{name: Spectrum or 1-D array of σ}``.
-        Method comparison needs a profile (it recomputes the layer).
+        :class:`~svdwidgets.Spectrum`, or a dict ``{name: Spectrum or 1-D array of σ}`` (read
+        through their attributes: the view imports no torch).
     layer:
         the layer shown first (default: the first analysed layer).
     k:
@@ -189,6 +211,13 @@ class SpectrumView(ipw.VBox):
         a :class:`~svdwidgets.widgets.selection.Selection` shared with linked views (or None).
     show_picker:
         show the layer picker (a dashboard with its own picker hides it).
+    compare:
+        ``compare(layer, method, k)`` -> values, label and note (:data:`Compare`): what the
+        comparison boxes overlay. Default: the profile's
+        :meth:`~svdwidgets.Profile.method_comparison`; None (and no profile): no comparison row.
+    runner:
+        a :class:`concurrent.futures.Executor` the comparisons run on (default: one thread of
+        the view's own, shut down by :meth:`close`).
     """
 
     layer = traitlets.Unicode(help="The layer shown (a name of the source).").tag(sync=True)
@@ -219,6 +248,8 @@ class SpectrumView(ipw.VBox):
         max_points: int = 2000,
         selection: Selection | None = None,
         show_picker: bool = True,
+        compare: Compare | None = None,
+        runner: Executor | None = None,
         **kwargs: Any,
     ) -> None:
         if selection is not None and not isinstance(selection, Selection):
@@ -228,7 +259,22 @@ class SpectrumView(ipw.VBox):
         self._selection = selection
         self._pushing = False
         self._layers = _layers_of(source)
-        self._has_profile = _is_profile(source)
+        offered = getattr(source, "method_comparison", None)  # a Profile offers its own
+        if compare is None and _is_profile(source) and callable(offered):
+            compare = offered()
+        if compare is not None and not callable(compare):
+            raise SVDWidgetsError(f"compare must be callable; got {type(compare).__name__}")
+        if runner is not None and not callable(getattr(runner, "submit", None)):
+            raise SVDWidgetsError(
+                f"runner must be a concurrent.futures.Executor; got {type(runner).__name__}"
+            )
+        self._comparer = compare
+        self._runner = runner
+        self._own_runner: ThreadPoolExecutor | None = None
+        self._jobs: dict[tuple[str, str, int | None], Future[None]] = {}
+        self._compare_errors: dict[tuple[str, str, int | None], str] = {}
+        self._lock = threading.RLock()
+        self._closed = False
         name = next(iter(self._layers)) if layer is None else layer
         self._check_layer(name)
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
@@ -237,7 +283,7 @@ class SpectrumView(ipw.VBox):
             raise SVDWidgetsError(f"max_points must be an int >= 4; got {max_points!r}")
         self._bins = bins
         self._head, self._tail = max_points // 2, max_points - max_points // 2
-        self._compared: dict[tuple[str, str, int | None], Any] = {}
+        self._compared: dict[tuple[str, str, int | None], ComparedCurve] = {}
         self._compare_notes: dict[tuple[str, str, int | None], str] = {}
         self._sent = np.zeros(0, dtype=np.int64)
         self._ready = False
@@ -304,11 +350,9 @@ class SpectrumView(ipw.VBox):
             min=1, max=10**7, description="exact top-k", layout=ipw.Layout(width="170px")
         )
         compare_label = ipw.Label("compare methods:")
-        if not self._has_profile:
-            for w in (*self._method_boxes.values(), self._k_box):
-                w.disabled = True
-            compare_label.value = "compare methods (needs a Profile):"
         self._compare_row = ipw.HBox([compare_label, *self._method_boxes.values(), self._k_box])
+        if self._comparer is None:
+            self._compare_row.layout.display = "none"  # never a control that does nothing
 
         # (a) sorted singular values
         self._xs_sorted = bq.LinearScale()
@@ -514,56 +558,151 @@ class SpectrumView(ipw.VBox):
         self.selected = list(range(lo, hi + 1))
         self._push()
 
+    def figure(self, **kwargs: Any) -> Figure:
+        """The static figure of what the view shows (:func:`svdwidgets.plots.plot_layer`'s).
+
+        Its layer, selection, compared methods (computed now if still running), axes and bins:
+        the numbers it shows, not recomputed. ``kwargs`` go to the drawing function.
+        """
+        from svdwidgets.plots.layer import Curve, LayerData, draw_layer
+
+        data = LayerData(
+            name=self.layer,
+            values=self.values,
+            method=self.method,
+            exact=self.exact,
+            geometry=self.geometry,
+            histogram=self.histogram,
+            fits=self.fits,
+            note=self.note,
+        )
+        overlays = []
+        for method in self.methods:
+            try:
+                curve = self.compare_spectrum(method)
+            except SVDWidgetsError:
+                continue  # the view shows the error instead of the curve
+            overlays.append(Curve(curve.label, np.asarray(curve.values), method))
+        options: dict[str, Any] = {"selected": self.selected, "log_index": self.log_index}
+        return draw_layer(data, overlays=overlays, **{**options, **kwargs})
+
     def save(self, path: str | Path, **kwargs: Any) -> Path:
         """Save what the view shows as a static figure (.png, .svg or .pdf, by the suffix).
 
-        Drawn by :func:`svdwidgets.plots.save_view` with matplotlib, without a browser.
+        :meth:`figure`, written by :func:`svdwidgets.plots.save_figure` (``dpi=`` is its).
         """
-        from svdwidgets.plots import save_view
+        from svdwidgets.plots.save import save_figure
 
-        return save_view(self, path, **kwargs)
+        dpi = kwargs.pop("dpi", None)
+        fig = self.figure(**kwargs)
+        return save_figure(fig, path) if dpi is None else save_figure(fig, path, dpi=dpi)
 
-    def compare_spectrum(self, method: str, layer: str | None = None) -> Any:
-        """The layer's spectrum under ``method`` (computed once, cached per layer, method, k).
+    def compare_spectrum(self, method: str, layer: str | None = None) -> ComparedCurve:
+        """The layer's values under ``method`` (computed once, cached per layer, method, k).
 
         ``exact`` computes the top ``k`` values (clamped to the layer's count); ``fft`` and
-        ``unfolded`` all of them. Runs :func:`svdwidgets.conv_svd` on the profiled module and
-        its recorded input size (on the BN-folded weight when the profile folded it).
+        ``unfolded`` all of them. Blocks until they are there (a comparison the boxes started
+        is waited for, not run twice); the boxes themselves never block the kernel.
         """
         name = self.layer if layer is None else layer
         self._check_layer(name)
         if method not in COMPARE_METHODS:
             raise SVDWidgetsError(f"unknown method {method!r}; compare one of {COMPARE_METHODS}")
-        data = self._layers[name]
-        e = data.entry
-        if e is None or e.geometry is None:
+        if self._comparer is None:
             raise SVDWidgetsError(
-                f"comparing methods needs a Profile (it recomputes layer {name!r}); "
-                "build the view from svdwidgets.profile(model, input_shape)"
+                f"comparing methods needs a Profile or a compare callable (it recomputes layer "
+                f"{name!r}); build the view from svdwidgets.profile(model, input_shape)"
             )
-        k = min(self.k, int(e.geometry.n_values)) if method == "exact" else None
-        key = (name, method, k)
-        if key not in self._compared:
-            import svdwidgets
+        key = self._key(name, method)
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is not None:
+            job.result()
+        with self._lock:
+            if key in self._compared:
+                return self._compared[key]
+            if key in self._compare_errors:
+                raise SVDWidgetsError(self._compare_errors[key])
+        self._compute(key)
+        with self._lock:
+            if key in self._compare_errors:
+                raise SVDWidgetsError(self._compare_errors[key])
+            return self._compared[key]
 
-            start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                if e.folded:
-                    from svdwidgets.core.conv_svd import spectrum_of
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the comparisons running in the background (and their drawing) to finish."""
+        while True:
+            with self._lock:
+                jobs = list(self._jobs.values())
+            if not jobs:
+                return
+            for job in jobs:
+                job.result(timeout)
+            with self._lock:  # a job pops itself and draws under the lock
+                pass
 
-                    spec = spectrum_of(e.weight, e.geometry, method=method, k=k)
-                else:
-                    spec = svdwidgets.conv_svd(
-                        e.record.module, e.record.input_size, method=method, k=k
+    def close(self) -> None:
+        """Close the view; stop its comparison thread (a running comparison draws nothing)."""
+        if not hasattr(self, "_lock"):  # its __init__ failed before there was anything to stop
+            super().close()
+            return
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                job.cancel()
+            own, self._own_runner = self._own_runner, None
+        if own is not None:
+            own.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+    def _key(self, name: str, method: str) -> tuple[str, str, int | None]:
+        k = None
+        geometry = self._layers[name].geometry
+        if method == "exact":
+            k = self.k if geometry is None else min(self.k, int(geometry.n_values))
+        return (name, method, k)
+
+    def _compute(self, key: tuple[str, str, int | None]) -> None:
+        """Run the comparison of ``key`` here (in this thread) and cache what it gives."""
+        assert self._comparer is not None
+        name, method, k = key
+        try:
+            curve = self._comparer(name, method, k)
+        except SVDWidgetsError as err:
+            with self._lock:
+                self._compare_errors[key] = str(err)
+            return
+        with self._lock:
+            self._compared[key] = curve
+            self._compare_notes[key] = curve.note
+
+    def _start(self, key: tuple[str, str, int | None]) -> None:
+        """Start the comparison of ``key`` in the background unless it runs or ran already."""
+        with self._lock:
+            if self._closed or key in self._jobs or key in self._compared:
+                return
+            if key in self._compare_errors:
+                return
+            runner = self._runner
+            if runner is None:
+                if self._own_runner is None:
+                    self._own_runner = ThreadPoolExecutor(
+                        1, thread_name_prefix=f"svdw-compare-{id(self):x}"
                     )
-            seconds = time.perf_counter() - start
-            notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-            self._compare_notes[key] = f"{method}: {seconds:.2g} s ({spec.solver})" + (
-                "; " + "; ".join(notes) if notes else ""
-            )
-            self._compared[key] = spec
-        return self._compared[key]
+                runner = self._own_runner
+            self._jobs[key] = runner.submit(self._job, key)
+
+    def _job(self, key: tuple[str, str, int | None]) -> None:
+        try:
+            self._compute(key)
+        except Exception as err:  # shown in the status line, not lost in a thread
+            with self._lock:
+                self._compare_errors[key] = f"{type(err).__name__}: {err}"
+        with self._lock:  # one hold: wait() sees the job gone only once it is drawn
+            self._jobs.pop(key, None)
+            if not self._closed:
+                self._draw_overlays()
+                self._draw_status()
 
     def state_size(self) -> dict[str, int]:
         """Bytes of this view's widget state (all its widgets), as embedded in a page.
@@ -605,8 +744,10 @@ class SpectrumView(ipw.VBox):
         unknown = [m for m in proposal["value"] if m not in COMPARE_METHODS]
         if unknown:
             raise SVDWidgetsError(f"unknown method(s) {unknown}; compare from {COMPARE_METHODS}")
-        if proposal["value"] and not self._has_profile:
-            raise SVDWidgetsError("comparing methods needs a Profile (it recomputes the layer)")
+        if proposal["value"] and self._comparer is None:
+            raise SVDWidgetsError(
+                "comparing methods needs a Profile or a compare callable (it recomputes the layer)"
+            )
         return [m for m in COMPARE_METHODS if m in proposal["value"]]
 
     @traitlets.validate("k")
@@ -762,34 +903,23 @@ class SpectrumView(ipw.VBox):
             self._on_shared(None)  # the shared selection may be of the new layer
 
     def _draw_overlays(self) -> None:
-        for m, line in self._overlays.items():
-            spec = None
-            if m in self.methods:
-                self._status.value = (
-                    f"<i>computing {m} of {html.escape(self.layer)}"
-                    + (f" (top {self.k})" if m == "exact" else "")
-                    + " …</i>"
-                )
-                try:
-                    spec = self.compare_spectrum(m)
-                except SVDWidgetsError as err:
-                    self._status.value = f"<b>{m}</b>: {html.escape(str(err))}"
-            with line.hold_sync():
-                if spec is None:
-                    line.visible = False
-                    continue
-                idx, y = self._curve(esd.as_values(spec.values, self.layer))
-                line.x, line.y = idx + 1.0, y
-                line.labels = [self._overlay_label(m, spec)]
-                line.visible = True
-        self._draw_legends()
-
-    def _overlay_label(self, method: str, spec: Any) -> str:
-        if method == "unfolded":
-            w = self._layers[self.layer].entry.weight
-            return f"unfolded W {w.shape[0]}×{w[0].numel()} (not the operator)"
-        top = f" top-{len(spec)}" if method == "exact" else ""
-        return f"{method}{top} ({_exactness(spec.exact)})"
+        with self._lock:
+            for m, line in self._overlays.items():
+                curve = None
+                if m in self.methods:
+                    key = self._key(self.layer, m)
+                    curve = self._compared.get(key)
+                    if curve is None and key not in self._compare_errors:
+                        self._start(key)
+                with line.hold_sync():
+                    if curve is None:
+                        line.visible = False
+                        continue
+                    idx, y = self._curve(esd.as_values(curve.values, self.layer))
+                    line.x, line.y = idx + 1.0, y
+                    line.labels = [curve.label]
+                    line.visible = True
+            self._draw_legends()
 
     def _draw_esd(self) -> None:
         data = self._layers[self.layer]
@@ -855,22 +985,23 @@ class SpectrumView(ipw.VBox):
                 f'vertical-align:middle;margin-right:4px"></span>{html.escape(label)}</span>'
             )
 
-        keys = [key(COLORS["main"], self._main_line.labels[0])]
-        keys += [
-            key(COLORS[m], line.labels[0], dashed=True)
-            for m, line in self._overlays.items()
-            if line.visible and line.labels
-        ]
-        keys.append(key(COLORS["selected"], "selected", dot=True))
-        self._legend_sorted.value = "<br>".join(keys)
-        if not self._hist.labels:  # the ESD is not drawn yet
-            return
-        keys = [key(COLORS["main"], self._hist.labels[0])]
-        for line, dashed in ((self._mp_line, False), (self._tail_line, True)):
-            if line.visible and line.labels:
-                keys.append(key(line.colors[0], line.labels[0], dashed=dashed))
-        keys.append(key(COLORS["selected"], "selected", dot=True))
-        self._legend_esd.value = "<br>".join(keys)
+        with self._lock:  # a comparison's thread draws the legends too
+            keys = [key(COLORS["main"], self._main_line.labels[0])]
+            keys += [
+                key(COLORS[m], line.labels[0], dashed=True)
+                for m, line in self._overlays.items()
+                if line.visible and line.labels
+            ]
+            keys.append(key(COLORS["selected"], "selected", dot=True))
+            self._legend_sorted.value = "<br>".join(keys)
+            if not self._hist.labels:  # the ESD is not drawn yet
+                return
+            keys = [key(COLORS["main"], self._hist.labels[0])]
+            for line, dashed in ((self._mp_line, False), (self._tail_line, True)):
+                if line.visible and line.labels:
+                    keys.append(key(line.colors[0], line.labels[0], dashed=dashed))
+            keys.append(key(COLORS["selected"], "selected", dot=True))
+            self._legend_esd.value = "<br>".join(keys)
 
     def _draw_selection(self) -> None:
         data = self._layers[self.layer]
@@ -909,11 +1040,14 @@ class SpectrumView(ipw.VBox):
             parts.append(html.escape(fits.reason))
         if data.note:
             parts.append(html.escape(data.note))
-        for m in self.methods:
-            k = None
-            if m == "exact" and data.entry is not None and data.entry.geometry is not None:
-                k = min(self.k, int(data.entry.geometry.n_values))
-            note = self._compare_notes.get((self.layer, m, k))
-            if note:
-                parts.append(html.escape(note))
-        self._status.value = " · ".join(parts)
+        with self._lock:
+            for m in self.methods:
+                key = self._key(self.layer, m)
+                if key in self._jobs:
+                    top = f" (top {key[2]})" if key[2] is not None else ""
+                    parts.append(f"<i>computing {m}{top} …</i>")
+                elif key in self._compare_errors:
+                    parts.append(f"<b>{m}</b>: {html.escape(self._compare_errors[key])}")
+                elif key in self._compare_notes:
+                    parts.append(html.escape(self._compare_notes[key]))
+            self._status.value = " · ".join(parts)

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
@@ -47,9 +47,12 @@ from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
-from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
+from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.images import png_bytes
 from svdwidgets.widgets.selection import Selection
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["VectorGallery", "distinct_directions", "twins"]
 
@@ -204,6 +207,8 @@ class VectorGallery(DOMWidget):
         self._class_names = None if class_names is None else [str(c) for c in class_names]
         self._n_examples = n_examples if self._data is not None else 0
         self._cache = cache if cache is not None else ImageCache()
+        from svdwidgets.featurevis.render import check_render_options
+
         self._options = check_render_options(render_options)
         self._closed = False
         self._rendered: dict[tuple[str, int], dict[str, Any]] = {}
@@ -289,9 +294,17 @@ class VectorGallery(DOMWidget):
             self.render()
         return [int(c["index"]) for c in new]
 
+    def figure(self, **kwargs: Any) -> Figure:
+        """:func:`svdwidgets.plots.plot_gallery` of the rendered cards (index and σ as titles)."""
+        from svdwidgets.plots.gallery import plot_cards
+
+        return plot_cards(
+            self.items, layer=self.layer, title=self.title, status=self.status, **kwargs
+        )
+
     def save(self, path: str | Path, **kwargs: Any) -> Path:
         """Save the rendered cards as a static figure (.png, .svg or .pdf, by the suffix)."""
-        from svdwidgets.plots import save_view
+        from svdwidgets.plots.save import save_view
 
         return save_view(self, path, **kwargs)
 

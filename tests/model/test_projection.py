@@ -173,12 +173,12 @@ def test_batch_size_independence_and_dataloader_input() -> None:
     assert listed.labels is None and unlabelled.labels is None and loaded.n == 11
 
 
-def test_profile_project_method_and_restored_training_flags() -> None:
+def test_project_restores_training_flags() -> None:
     model, x = _small()
     model.train()
     prof = _prof(model, (3, 8, 8), method="unfolded")
     model.conv2.eval()  # a submodule the user put in eval mode individually
-    result = prof.project(x, model=model, k=2)
+    result = project(prof, x, model=model, k=2)
     assert isinstance(result, Projections) and result["fc"].mean.shape == (11, 2)
     assert model.training and model.conv1.training and not model.conv2.training
 

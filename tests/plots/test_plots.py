@@ -344,6 +344,27 @@ def test_plot_gallery_shows_each_image(bundle: Any, artifacts: Path) -> None:
         plots.plot_gallery(np.zeros((4, 28, 28, 2), dtype=np.uint8), titles)
 
 
+def test_a_gallerys_cards_are_drawn_from_their_pngs(tmp_path: Path) -> None:
+    from svdwidgets.plots.gallery import plot_cards
+    from svdwidgets.widgets.images import png_bytes
+
+    rng = np.random.default_rng(0)
+    first, second = (rng.integers(0, 256, (6, 5, 3), dtype=np.uint8) for _ in range(2))
+    cards = [
+        {"index": 3, "sigma": 2.5, "image": png_bytes(first)},
+        {"index": 4, "sigma": 2.0, "image": b""},  # not rendered yet: left out
+        {"index": 7, "sigma": 1.25, "image": png_bytes(second)},
+    ]
+    fig = plot_cards(cards, layer="stem.conv", title="Top directions")
+    drawn = [_by_gid(fig, "gallery-0").get_array(), _by_gid(fig, "gallery-1").get_array()]
+    np.testing.assert_array_equal(drawn[0], first)
+    np.testing.assert_array_equal(drawn[1], second)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["i = 3, σ = 2.5", "i = 7, σ = 1.25"]
+    assert fig.get_suptitle() == "Top directions · stem.conv"
+    with pytest.raises(SVDWidgetsError, match=r"no rendered image yet \('queued'\)"):
+        plot_cards(cards[1:2], layer="stem.conv", status="queued")
+
+
 def test_save_figure_formats_and_bad_paths(tmp_path: Path) -> None:
     fig = plots.plot_gallery(np.full((1, 4, 4, 3), 200, dtype=np.uint8), ["grey σ"])
     png = plots.save_figure(fig, tmp_path / "a.png", dpi=100)

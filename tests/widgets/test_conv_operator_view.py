@@ -14,9 +14,10 @@ import pytest
 import torch
 from conv_reference import dense_conv_matrix
 
+from svdwidgets.core.teaching import random_weight
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
-from svdwidgets.widgets.conv_operator_view import ConvOperatorView, random_weight
+from svdwidgets.widgets.conv_operator_view import ConvOperatorView
 
 SETTINGS = [
     {"kernel_size": 3, "n": 6, "padding": 1, "padding_mode": "zeros", "c_in": 2, "c_out": 3},

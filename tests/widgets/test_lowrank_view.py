@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from svdwidgets.errors import SVDWidgetsError
-from svdwidgets.neighbours.lowrank import accuracy, rank_curve, truncate_model
+from svdwidgets.neighbours.lowrank import RankEvaluator, accuracy, rank_curve, truncate_model
 from svdwidgets.widgets.lowrank_view import RankView
 from svdwidgets.zoo import load_default
 
@@ -139,3 +139,18 @@ def test_bad_input() -> None:
         RankView(model, images, labels, curve=curve.drop(columns="accuracy"))
     with pytest.raises(SVDWidgetsError, match="one label each"):
         RankView(model, images, labels[:3], curve=curve)
+
+
+def test_a_given_evaluator_is_what_the_view_draws() -> None:
+    model, images, labels, curve = _data()
+    evaluator = RankEvaluator(model, images, labels, curve=curve)
+    view = RankView(evaluator, ranks={"fc": 4, "down.conv": 8})
+    cut = truncate_model(model, {"fc": 4, "down.conv": 8})
+    assert view.accuracy == pytest.approx(accuracy(cut, images, labels))
+    assert view.layers == LAYERS and view.full_ranks == evaluator.full_ranks
+    x, y = view.curve_points("fc")
+    assert x[-1] == 1.0 and np.all(np.diff(x) > 0) and y.shape == x.shape
+    with pytest.raises(SVDWidgetsError, match=r"\['images', 'curve'\] belong to it"):
+        RankView(evaluator, images, curve=curve)
+    with pytest.raises(SVDWidgetsError, match=r"no rank for layer\(s\) \['fc'\]"):
+        evaluator.evaluate({"down.conv": 8, "block.conv2": 4})

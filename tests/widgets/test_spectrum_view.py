@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -200,6 +204,7 @@ def test_method_comparison_uses_conv_svd(prof: sw.Profile) -> None:
     view.methods = ["unfolded", "exact", "fft"]
     assert view.methods == ["fft", "exact", "unfolded"]
     assert [box.value for box in view._method_boxes.values()] == [True, True, True]
+    view.wait()  # the comparisons run off the kernel's thread
     # unfolded: the c_out x c_in·kh·kw weight matrix
     weight = module.weight.detach()
     unfolded = torch.linalg.svdvals(weight.reshape(weight.shape[0], -1).double()).numpy()
@@ -225,9 +230,67 @@ def test_method_comparison_uses_conv_svd(prof: sw.Profile) -> None:
     assert "exact top-8" not in view._legend_sorted.value
     view.methods = ["exact", "unfolded"]
     assert view.compare_spectrum("exact") is before
-    view.k = 4  # a new k is a new exact computation, drawn at once
+    view.k = 4  # a new k is a new exact computation, drawn when it is done
+    view.wait()
     assert _array(view._overlays["exact"], "y").size == 4
     assert "exact: " in view._status.value
+
+
+@dataclass(frozen=True)
+class _Curve:
+    values: np.ndarray
+    label: str
+    note: str
+
+
+def test_comparisons_run_off_the_kernel_thread_and_stop_on_close() -> None:
+    values = np.array([4.0, 3.0, 2.0, 1.0])
+    release, calls = threading.Event(), []
+
+    def compare(layer: str, method: str, k: int | None) -> _Curve:
+        calls.append((layer, method, k, threading.current_thread().name))
+        assert release.wait(10)
+        return _Curve(values / 2, f"{method} of {layer}", f"{method}: done")
+
+    with ThreadPoolExecutor(1, thread_name_prefix="runner") as runner:
+        view = SpectrumView({"x": values}, compare=compare, runner=runner, k=3)
+        assert view._compare_row.layout.display != "none"
+        start = time.perf_counter()
+        view.methods = ["exact"]  # returns at once: the comparison waits for `release`
+        assert time.perf_counter() - start < 1.0
+        assert "computing exact (top 3)" in view._status.value
+        assert not view._overlays["exact"].visible
+        release.set()
+        view.wait(10)
+        assert calls == [("x", "exact", 3, calls[0][3])] and calls[0][3].startswith("runner")
+        np.testing.assert_allclose(_array(view._overlays["exact"], "y"), values / 2)
+        assert view._overlays["exact"].labels == ["exact of x"]
+        assert "exact: done" in view._status.value
+        assert view.compare_spectrum("exact").label == "exact of x" and len(calls) == 1
+
+    # the view's own thread: gone after close, and a comparison finishing late draws nothing
+    release.clear()
+    view = SpectrumView({"x": values}, compare=compare)
+    view.methods = ["fft"]
+    own = view._own_runner
+    assert own is not None
+    view.close()
+    release.set()
+    own.shutdown(wait=True)
+    assert not view._overlays["fft"].visible
+    mine = f"svdw-compare-{id(view):x}"
+    assert not [t for t in threading.enumerate() if t.name.startswith(mine)]
+
+
+def test_without_a_comparison_there_is_no_comparison_row() -> None:
+    view = SpectrumView({"x": np.array([2.0, 1.0])})
+    assert view._compare_row.layout.display == "none"
+    with pytest.raises(SVDWidgetsError, match="needs a Profile or a compare callable"):
+        view.compare_spectrum("fft")
+    with pytest.raises(SVDWidgetsError, match="compare must be callable; got int"):
+        SpectrumView({"x": np.array([2.0, 1.0])}, compare=3)  # type: ignore[arg-type]
+    with pytest.raises(SVDWidgetsError, match=r"runner must be a concurrent\.futures\.Executor"):
+        SpectrumView({"x": np.array([2.0, 1.0])}, compare=len, runner=object())  # type: ignore[arg-type]
 
 
 def test_state_stays_small_for_800k_values(big_spectrum: sw.Spectrum) -> None:
