@@ -170,7 +170,11 @@ class Explorer(ipw.VBox):
 
         self.selection = Selection(layer=first)
         self.spectrum = SpectrumView(
-            self.profile, first, selection=self.selection, show_picker=False
+            self.profile,
+            first,
+            selection=self.selection,
+            show_picker=False,
+            compare=self.analysis.comparison,  # cached per (layer, method, k) by the Analysis
         )
         spec = self.profile[first]
         self.frequency_map = FrequencyMap(selection=self.selection)

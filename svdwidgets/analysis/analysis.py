@@ -30,10 +30,10 @@ cancel; :meth:`close` cancels every job and starts none. No widget is imported h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ from torch import nn
 from svdwidgets.analysis.jobs import Job, JobContext, JobRunner
 from svdwidgets.analysis.table import folding_caption, layer_table
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.model.compare import COMPARE_METHODS, MethodCurve, method_comparison
 from svdwidgets.model.folding import FOLD_BN_DEFAULT
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ __all__ = [
     "MethodCurve",
 ]
 
-COMPARE_METHODS = ("fft", "exact", "unfolded")
-"""The methods a layer's spectrum can be compared with (:meth:`Analysis.compare_methods`)."""
 DEFAULT_COMPARE_K = 8
 """The top values ``exact`` computes for a comparison unless told (a matrix-free Lanczos)."""
 DEFAULT_HYPERGRAPH_K = 16
@@ -94,23 +93,6 @@ class Directions:
     u: np.ndarray
     method: str
     exact: bool
-
-
-@dataclass(frozen=True)
-class MethodCurve:
-    """A layer's sorted singular values under one method, for a comparison overlay.
-
-    ``values`` are descending, with multiplicity (all of them, or the top ``k`` for ``exact``);
-    ``note`` says how long it took, which solver ran and any warning it gave.
-    """
-
-    layer: str
-    method: str
-    values: np.ndarray
-    exact: bool
-    solver: str
-    seconds: float
-    note: str
 
 
 class Analysis:
@@ -476,27 +458,15 @@ class Analysis:
         )
 
     def _compute_comparison(self, layer: str, method: str, k: int | None) -> MethodCurve:
-        from svdwidgets.core.conv_svd import conv_svd, spectrum_of
-
+        # the one comparison (model/compare.py, as Profile.method_comparison and plot_layer);
+        # here exact defaults to the top DEFAULT_COMPARE_K and every curve keeps its top k
         e = self._entry(layer)
         n = int(e.geometry.n_values)
         top = min(k if k is not None else DEFAULT_COMPARE_K, n) if method == "exact" else None
-        start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if e.folded:
-                spec = spectrum_of(e.weight, e.geometry, method=method, k=top)
-            else:
-                spec = conv_svd(e.record.module, e.record.input_size, method=method, k=top)
-        seconds = time.perf_counter() - start
-        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-        values = spec.values.double().numpy()
-        if k is not None:
-            values = values[:k]
-        note = f"{method}: {seconds:.2g} s ({spec.solver})" + (
-            "; " + "; ".join(notes) if notes else ""
-        )
-        return MethodCurve(layer, method, values, bool(spec.exact), spec.solver, seconds, note)
+        curve = method_comparison(self.profile())(layer, method, top)
+        if k is None:
+            return curve
+        return dataclasses.replace(curve, values=curve.values[:k])
 
 
 _PRODUCTS = (
