@@ -45,7 +45,7 @@ from svdwidgets.errors import SVDWidgetsWarning
 
 __all__ = ["SpectrumCache", "default_cache_dir", "probe_key", "spectrum_key"]
 
-_FORMAT = 2  # 2: checksummed npz + JSON (1 was pickle)
+_FORMAT = 3  # 2: checksummed npz + JSON (1 was pickle); 3: a spectrum carries its note
 _MAGIC = b"SVDWCACHE2\n"
 _SUFFIX = ".svdw"
 _CLASSES: dict[str, type] = {
@@ -237,8 +237,24 @@ class SpectrumCache:
         self._memory = {}
 
     def get(self, key: str) -> Spectrum | None:
+        found = self.get_spectrum(key)
+        return None if found is None else found[0]
+
+    def get_spectrum(self, key: str) -> tuple[Spectrum, str | None] | None:
+        """A spectrum and the note made when it was computed (the approximation warning)."""
         value = self.get_object(key)
-        return value if isinstance(value, Spectrum) else None
+        if isinstance(value, Spectrum):  # stored without a note (:meth:`put`)
+            return value, None
+        if not isinstance(value, dict) or set(value) != {"spectrum", "note"}:
+            return None
+        spectrum, note = value["spectrum"], value["note"]
+        if not isinstance(spectrum, Spectrum) or not (note is None or isinstance(note, str)):
+            return None
+        return spectrum, note
+
+    def put_spectrum(self, key: str, spectrum: Spectrum, note: str | None) -> None:
+        """Store ``spectrum`` with its note (a warm hit shows the note a cold run showed)."""
+        self.put(key, {"spectrum": spectrum, "note": note})
 
     def get_object(self, key: str) -> object | None:
         """Any cached value (None on a miss or an unreadable entry)."""
