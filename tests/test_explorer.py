@@ -84,12 +84,13 @@ def test_a_node_of_another_layer_switches_every_view(explorer: Any) -> None:
     assert ex.gallery.layer == "down.conv" and ex.frequency_map.layer_name == "down.conv"
     assert ex.spectrum.selected == [index]  # the switch kept the selection
     assert ex.selection.layer == "down.conv" and ex.selection.indices == [index]
-    # a layer without a frequency map (exact spectrum): the map hides and says why
-    ex.show_layer("stem.conv")
+    # a layer without a frequency map (a Linear layer; stem.conv is fft since auto goes by
+    # cost): the map hides and says why
+    ex.show_layer("fc")
     assert ex.frequency_map.layout.display == "none"
-    assert "No frequency map for stem.conv" in ex._fmap_note.value
-    assert "exact" in ex._fmap_note.value
-    assert ex.selection.layer == "stem.conv" and ex.selection.indices == []
+    assert "No frequency map for fc" in ex._fmap_note.value
+    assert "a Linear layer" in ex._fmap_note.value
+    assert ex.selection.layer == "fc" and ex.selection.indices == []
     ex.show_layer("block.conv2")
     assert ex.frequency_map.layout.display is None
 
