@@ -170,9 +170,8 @@ class VectorGallery(DOMWidget):
         jobs: Any = None,
         **kwargs: Any,
     ) -> None:
-        from svdwidgets.model.profile import Profile
-
-        if not isinstance(prof, Profile):
+        # a Profile, by what the gallery reads of it (widgets/ import no model internals)
+        if not all(hasattr(prof, a) for a in ("layers", "entry", "skipped", "__getitem__")):
             raise SVDWidgetsError(
                 "VectorGallery needs a Profile (svdwidgets.profile(model, input_shape)), "
                 f"got {type(prof).__name__}"
