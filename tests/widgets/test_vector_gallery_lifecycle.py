@@ -84,12 +84,20 @@ def test_each_finished_card_is_one_message_with_its_own_pngs(prof: sw.Profile) -
         queue.close()
 
 
+def _from_browser(widget: ipw.Widget, content: dict[str, Any]) -> None:
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+    )
+
+
 def test_the_dead_render_message_is_gone(prof: sw.Profile) -> None:
     g = VectorGallery(prof, "block.conv2", k=2, render_options=FAST, autostart=False)
     try:
-        g._handle_msg({"content": {"data": {"method": "custom", "content": {"event": "render"}}}})
-        assert not g.busy and not _render_threads()
+        _from_browser(g, {"event": "render"})
+        assert not g.busy and g.wait(0) and not _render_threads()
         assert all(c["state"] == "pending" for c in g.items)
+        _from_browser(g, {"event": "cancel"})  # the message that remains is handled
+        assert all(c["state"] == "cancelled" for c in g.items)
     finally:
         g.close()
 
