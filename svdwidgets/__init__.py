@@ -6,6 +6,7 @@ The engine is :func:`conv_svd` (see ``DESIGN.md`` for the methods and their pape
 from typing import TYPE_CHECKING
 
 from svdwidgets._version import __version__
+from svdwidgets.analysis import Analysis
 from svdwidgets.core.bounds import SpectralNormBound, spectral_norm_bound
 from svdwidgets.core.conv_svd import METHODS, conv_svd
 from svdwidgets.core.sigma_max import SigmaMaxInterval, exact_sigma_max
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # imported on first use (needs the widgets extra): see __geta
 
 __all__ = [
     "METHODS",
+    "Analysis",
     "ClassHypergraph",
     "Explorer",
     "FFTSpectrum",

@@ -22,6 +22,12 @@ the gallery has not drawn yet). The hypergraph's nodes are *operator* singular d
 spectrum, so a node and a point of the spectrum are the same direction. Selecting a direction of
 another layer (a hypergraph node) switches every view to that layer.
 
+Everything the views show is computed by an :class:`svdwidgets.Analysis` (``explorer.analysis``:
+the profile, the layer table ``explorer.table``, the hypergraph), the same object
+``svdwidgets report`` and ``python -m svdwidgets`` build from, with the same BatchNorm-folding
+default (not folded, :data:`svdwidgets.model.folding.FOLD_BN_DEFAULT`); the summary line says
+which. Pass ``analysis=`` to share one between dashboards and files.
+
 Without data the Explorer shows the spectra and the renders only.
 """
 
@@ -37,7 +43,9 @@ import ipywidgets as ipw
 import traitlets
 from torch import nn
 
+from svdwidgets.analysis import Analysis
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.model.folding import FOLD_BN_DEFAULT
 from svdwidgets.widgets._closing import descendants as _descendants
 from svdwidgets.widgets._inputs import check_images, check_labels, check_render_options
 from svdwidgets.widgets.selection import Selection
@@ -70,11 +78,16 @@ class Explorer(ipw.VBox):
     n_examples:
         dataset examples per gallery card.
     fold_bn, method:
-        passed to :func:`svdwidgets.profile` (``fold_bn`` folds each BatchNorm that follows a
-        conv into it: the operator the network applies between nonlinearities).
+        passed to :func:`svdwidgets.profile` (``fold_bn=True`` folds each BatchNorm that follows
+        a conv into it: the operator the network applies between nonlinearities; default
+        :data:`~svdwidgets.model.folding.FOLD_BN_DEFAULT`, not folded, as everywhere).
     profile:
         a :class:`~svdwidgets.Profile` of ``model`` computed before (then ``fold_bn``, ``method``
         are its own).
+    analysis:
+        an :class:`svdwidgets.Analysis` of ``model`` to build from (its data, labels, options
+        and whatever it computed already); it stays open when the Explorer closes. Default:
+        one of the Explorer's own, made from the arguments above.
     render_options:
         keywords for :func:`svdwidgets.featurevis.render_singular_vectors` (``steps``, ...).
     cache:
@@ -98,9 +111,10 @@ class Explorer(ipw.VBox):
         hypergraph_k: int = 16,
         threshold: float = 0.5,
         n_examples: int = 6,
-        fold_bn: bool = True,
+        fold_bn: bool = FOLD_BN_DEFAULT,
         method: str = "auto",
         profile: Any = None,
+        analysis: Analysis | None = None,
         render_options: Mapping[str, Any] | None = None,
         cache: Any = None,
         autostart: bool = True,
@@ -109,16 +123,27 @@ class Explorer(ipw.VBox):
     ) -> None:
         started = time.perf_counter()
         self.timings: dict[str, float] = {}
+        if analysis is not None:  # its model, data and options are the Explorer's
+            data, labels, class_names, input_shape = _from_analysis(
+                analysis, model, data, labels, class_names, profile, input_shape
+            )
         shape = _check_inputs(model, data, labels, class_names, input_shape)
         check_render_options(render_options)
         for name, value in (("k", k), ("hypergraph_k", hypergraph_k)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SVDWidgetsError(f"{name} must be a positive int, got {value!r}")
+        self._own_analysis = analysis is None
+        if analysis is None:
+            analysis = Analysis(
+                model, data, labels, class_names, shape, method=method, fold_bn=fold_bn,
+                profile=profile,
+            )  # fmt: skip
+        self.analysis = analysis
         self.model = model
-        self.data = data
-        self.labels = labels
-        self.class_names = None if class_names is None else [str(c) for c in class_names]
-        self.profile = self._profile(model, shape, profile, fold_bn, method)
+        self.data = self.analysis.data
+        self.labels = self.analysis.labels if labels is None else labels
+        self.class_names = self.analysis.class_names
+        self.profile = self.analysis.profile()
         self._mark("profile", started)
         names = self.profile.layers
         if not names:
@@ -130,19 +155,9 @@ class Explorer(ipw.VBox):
             raise SVDWidgetsError(f"unknown layer {first!r}; the analysed layers are {names}")
 
         self.hypergraph = None
-        if data is not None and labels is not None:
-            from svdwidgets.hypergraph.classes import class_hypergraph
-
+        if self.analysis.has_hypergraph():
             t = time.perf_counter()
-            self.hypergraph = class_hypergraph(
-                self.profile,
-                data,
-                labels,
-                top_k=hypergraph_k,
-                threshold=threshold,
-                directions="operator",
-                class_names=self.class_names,
-            )
+            self.hypergraph = self.analysis.hypergraph(top_k=hypergraph_k, threshold=threshold)
             self._mark("hypergraph", t)
 
         t = time.perf_counter()
@@ -164,7 +179,7 @@ class Explorer(ipw.VBox):
         # the Explorer owns the render jobs; the gallery only draws what they report
         self.jobs = RenderQueue(
             self.profile,
-            data=check_images(data),
+            data=self.data,
             cache=cache,
             options=check_render_options(render_options),
         )
@@ -172,8 +187,8 @@ class Explorer(ipw.VBox):
             self.profile,
             first,
             k=k,
-            data=data,
-            labels=labels,
+            data=self.data,
+            labels=self.labels,
             class_names=self.class_names,
             n_examples=n_examples,
             selection=self.selection,
@@ -236,6 +251,12 @@ class Explorer(ipw.VBox):
         """The analysed layers, in forward order."""
         return list(self.profile.layers)
 
+    @property
+    def table(self) -> Any:
+        """The layer table (a DataFrame): the one ``svdwidgets report`` writes and
+        ``python -m svdwidgets`` prints, from :meth:`svdwidgets.Analysis.table`."""
+        return self.analysis.table()
+
     def select(self, layer: str, indices: int | Sequence[int]) -> None:
         """Select singular directions ``indices`` of ``layer`` in every view."""
         if layer not in self.profile.layers:
@@ -291,6 +312,9 @@ class Explorer(ipw.VBox):
         gallery = getattr(self, "gallery", None)
         if gallery is not None:
             gallery.close()
+        analysis = getattr(self, "analysis", None)
+        if analysis is not None and getattr(self, "_own_analysis", False):
+            analysis.close()  # cancels its jobs; one handed in stays open
         if _descendants is not None:  # None only while the interpreter tears modules down
             for widget in _descendants(self):
                 widget.close()
@@ -351,16 +375,14 @@ class Explorer(ipw.VBox):
 
     def _describe(self) -> None:
         spec = self.profile[self.layer]
-        entry = self.profile.entry(self.layer)
         sel = self.selection
         picked = [i for i in sel.indices if i < len(spec.values)] if sel.layer == self.layer else []
         parts = [
             f"{len(spec.values):,} singular values · method {spec.method}"
             + ("" if spec.method == "exact" else " (exact)" if spec.exact else " (approximation)"),
-            f"σ_max = {float(spec.values[0]):.4g}",
+            f"σ_max = {_sigma_max(self.profile.entry(self.layer)):.4g}",
         ]
-        if entry.folded:
-            parts.append("BatchNorm folded in")
+        parts.append(self.analysis.caption)
         if len(picked) == 1:
             parts.append(f"selected i = {picked[0]}, σ = {float(spec.values[picked[0]]):.4g}")
         elif picked:
@@ -371,23 +393,43 @@ class Explorer(ipw.VBox):
     # Building
     # ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _profile(
-        model: nn.Module, shape: tuple[int, ...], given: Any, fold_bn: bool, method: str
-    ) -> Any:
-        from svdwidgets.model.profile import Profile, profile
-
-        if given is not None:
-            if not isinstance(given, Profile) or given.model is not model:
-                raise SVDWidgetsError(
-                    "profile= must be the svdwidgets.Profile of this model "
-                    "(svdwidgets.profile(model, input_shape))"
-                )
-            return given
-        return profile(model, shape, fold_bn=fold_bn, method=method, progress=False)
-
     def _mark(self, name: str, since: float) -> None:
         self.timings[name] = time.perf_counter() - since
+
+
+def _sigma_max(entry: Any) -> float:
+    """The layer's σ_max as the layer table gives it: the operator's own (exact) when the
+    profile computed it, else the top of its spectrum."""
+    interval = entry.sigma_max
+    return float(interval.value) if interval is not None else float(entry.spectrum.values[0])
+
+
+def _from_analysis(
+    analysis: object,
+    model: object,
+    data: Any,
+    labels: Any,
+    class_names: Sequence[str] | None,
+    profile: Any,
+    input_shape: Sequence[int] | None,
+) -> tuple[Any, Any, Any, tuple[int, ...]]:
+    """The data, labels, class names and input shape of ``analysis=``, checked against the
+    Explorer's other arguments (given once: in the Analysis)."""
+    if not isinstance(analysis, Analysis) or analysis.model is not model:
+        raise SVDWidgetsError(
+            "analysis= must be the svdwidgets.Analysis of this model (Analysis(model, ...))"
+        )
+    given = {"data": data, "labels": labels, "class_names": class_names, "profile": profile}
+    twice = [name for name, value in given.items() if value is not None]
+    if twice:
+        raise SVDWidgetsError(
+            f"pass {', '.join(twice)} to the Analysis, not to the Explorer beside analysis="
+        )
+    if input_shape is not None and tuple(input_shape) != analysis.input_shape:
+        raise SVDWidgetsError(
+            f"input_shape {tuple(input_shape)} differs from the analysis's {analysis.input_shape}"
+        )
+    return analysis.data, analysis.labels, analysis.class_names, analysis.input_shape
 
 
 def _check_inputs(

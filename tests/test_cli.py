@@ -20,10 +20,12 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
-from exported_page import widget_models, widget_state
+from exported_page import widget_models, widget_state, widget_states
 from torch import nn
 
 import svdwidgets as sw
@@ -100,10 +102,28 @@ def test_report_on_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     gallery = widget_state(out / "explorer.html", "VectorGalleryModel")
     assert gallery["layer"] == "block.conv2" and len(gallery["items"]) == 8
     assert all(card["state"] == "done" for card in gallery["items"])
+    # one hypergraph in the folder: report.html's nodes are explorer.html's (operator
+    # directions of one Analysis: the same layers, indices, σ and class weights)
+    graphs = [_hypergraph_arrays(out / page) for page in ("report.html", "explorer.html")]
+    assert graphs[0] == graphs[1] and graphs[0]["node_indices"]
     # small layers: the overview has the exact σ_max of the 3 fft-approximated ones
     assert summary["notes"]["overview.png"].startswith("exact σ_max (Lanczos) of the 4 ")
     # nothing left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["default"]
+
+
+def _hypergraph_arrays(page: Path) -> dict[str, Any]:
+    """The hypergraph widget's node and class arrays as the page stores them."""
+    import base64
+
+    (model,) = [m for m in widget_states(page) if m["model_name"] == "HypergraphModel"]
+    out: dict[str, Any] = {"layer_names": model["state"]["layer_names"]}
+    for buffer in model.get("buffers", []):
+        name = buffer["path"][0]
+        spec = model["state"][name]
+        raw = base64.b64decode(buffer["data"])
+        out[name] = np.frombuffer(raw, dtype=spec["dtype"]).reshape(spec["shape"]).tolist()
+    return out
 
 
 def _importable(name: str) -> bool:

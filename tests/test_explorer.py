@@ -84,9 +84,10 @@ def test_a_node_of_another_layer_switches_every_view(explorer: Any) -> None:
     assert ex.gallery.layer == "down.conv" and ex.frequency_map.layer_name == "down.conv"
     assert ex.spectrum.selected == [index]  # the switch kept the selection
     assert ex.selection.layer == "down.conv" and ex.selection.indices == [index]
-    # a layer without a frequency map (a Linear layer; stem.conv is fft since auto goes by
-    # cost): the map hides and says why
+    # a layer without a frequency map (every conv here is fft: the Linear head, method dense):
+    # the map hides and says why
     ex.show_layer("fc")
+    assert ex.profile["fc"].method == "dense"
     assert ex.frequency_map.layout.display == "none"
     assert "No frequency map for fc" in ex._fmap_note.value
     assert "a Linear layer" in ex._fmap_note.value

@@ -32,8 +32,6 @@ export interface IFrequencyMapState {
   log_scale: boolean;
   /** DFT indices (f_h, f_w) of the selected frequency, or null. */
   selected_frequency: [number, number] | null;
-  /** int32 indices into `spectrum.values` of the selection (computed by the kernel). */
-  selected_indices: NDArray | null;
   /** A selection shared with linked views, or null. */
   selection: WidgetModel | null;
   /** int32 (N_h, N_w, 2): each frequency's rank-th value index and its twin (-1: none). */
@@ -50,7 +48,6 @@ export class FrequencyMapModel extends DOMWidgetModel {
       rank: 0,
       log_scale: false,
       selected_frequency: null,
-      selected_indices: null,
       selection: null,
       rank_indices: null,
       index_frequencies: null
@@ -70,7 +67,6 @@ export class FrequencyMapModel extends DOMWidgetModel {
   static serializers: ISerializers = {
     ...DOMWidgetModel.serializers,
     frequency_values: arraySerializer,
-    selected_indices: arraySerializer,
     rank_indices: arraySerializer,
     index_frequencies: arraySerializer,
     ...selectionSerializers

@@ -1,24 +1,36 @@
 /**
- * Layout of the class hypergraph as a bipartite graph, and what a selection highlights.
+ * Drawing the class hypergraph from the layout the kernel computed, and what a selection
+ * highlights.
  *
- * Pure functions (no DOM): classes in a column on the left, singular directions in a column on
- * the right grouped by layer (network order, a header row per layer, singular index order
- * inside), so that every edge runs from the class column to the node column and no edge crosses
- * a node. The classes are spread evenly over the height the nodes take (or the other way round
- * when there are more classes than rows of nodes). A node's radius grows with the square root
- * of its total weight (its area is proportional to the weight).
+ * The layout is `svdwidgets/hypergraph/layout.py` (`bipartite_layout`), the same function the
+ * static figure uses; it arrives as the HypergraphView's traits: each class's and node's
+ * `(x, y)` with `x` in columns (0: classes, 1: nodes) and `y` in pixels, each node's radius,
+ * each layer header's baseline (NaN: a node or layer that is not drawn) and the height. Here
+ * only the horizontal placement is decided: the two columns are put `available` pixels apart,
+ * with room for the labels. Pure functions (no DOM).
  */
+import { CATEGORICAL } from './palette';
 
-/** What the layout needs to know about the graph. */
+/** What the drawing needs to know about the graph. */
 export interface IGraphShape {
   classNames: string[];
   layerNames: string[];
   /** (N,): each node's layer (index into layerNames). */
   nodeLayers: ArrayLike<number>;
-  /** (N,): each node's singular index in its layer. */
-  nodeIndices: ArrayLike<number>;
-  /** (N,): each node's total weight (sum of its incidence column). */
-  nodeWeights: ArrayLike<number>;
+}
+
+/** The layout as the kernel sends it (the HypergraphView's computed traits). */
+export interface ICoordinates {
+  /** (C, 2) row-major: each class's (column, y). */
+  classXY: ArrayLike<number>;
+  /** (N, 2) row-major: each node's (column, y); NaN for a node not drawn. */
+  nodeXY: ArrayLike<number>;
+  /** (N,): each node's radius in px; NaN for a node not drawn. */
+  nodeRadius: ArrayLike<number>;
+  /** (L,): each layer header's baseline; NaN for a layer without drawn nodes. */
+  layerY: ArrayLike<number>;
+  /** Height of the drawing in px. */
+  height: number;
 }
 
 export interface IPoint {
@@ -28,6 +40,8 @@ export interface IPoint {
 
 export interface INodePlace extends IPoint {
   r: number;
+  /** False for a node the kernel's layout leaves out (not among the strongest). */
+  shown: boolean;
 }
 
 export interface ILayerPlace {
@@ -35,7 +49,7 @@ export interface ILayerPlace {
   name: string;
   /** Baseline of the header text. */
   y: number;
-  /** The nodes of this layer, in drawing order. */
+  /** The drawn nodes of this layer, top to bottom. */
   nodes: number[];
 }
 
@@ -50,21 +64,15 @@ export interface IBipartiteLayout {
   nodes: INodePlace[];
   layers: ILayerPlace[];
   classRadius: number;
+  /** How many nodes are drawn. */
+  shown: number;
 }
 
-/** Geometry constants (pixels). */
+/** Horizontal geometry (pixels): the vertical one comes with the coordinates. */
 export const GEOMETRY = {
-  top: 10,
-  bottom: 10,
   left: 6,
   right: 6,
-  nodePitch: 18,
-  headerHeight: 24,
-  minClassPitch: 22,
-  maxClassPitch: 64,
   classRadius: 7,
-  minRadius: 3,
-  maxRadius: 8,
   /** Estimated advance of one character of the 12 px labels. */
   charWidth: 7,
   minEdgeSpan: 120,
@@ -91,104 +99,91 @@ export function formatSigma(sigma: number): string {
   return a !== 0 && (a >= 1e4 || a < 1e-3) ? sigma.toExponential(2) : sigma.toPrecision(3);
 }
 
-/** The nodes grouped by layer: layers in order, nodes by singular index (empty layers left out). */
-export function groupByLayer(shape: IGraphShape): Array<{ layer: number; nodes: number[] }> {
-  const groups = shape.layerNames.map((_, layer) => ({ layer, nodes: [] as number[] }));
-  for (let j = 0; j < shape.nodeLayers.length; j++) {
-    const g = groups[shape.nodeLayers[j]];
-    if (g) {
-      g.nodes.push(j);
-    }
-  }
-  for (const g of groups) {
-    g.nodes.sort((a, b) => shape.nodeIndices[a] - shape.nodeIndices[b] || a - b);
-  }
-  return groups.filter(g => g.nodes.length > 0);
+/** Whether the coordinates fit the graph: (C, 2), (N, 2), (N,), (L,) and a finite height. */
+export function coordinatesFit(shape: IGraphShape, coords: ICoordinates): boolean {
+  const c = shape.classNames.length;
+  const n = shape.nodeLayers.length;
+  return (
+    coords.classXY.length === 2 * c &&
+    coords.nodeXY.length === 2 * n &&
+    coords.nodeRadius.length === n &&
+    coords.layerY.length === shape.layerNames.length &&
+    Number.isFinite(coords.height)
+  );
 }
 
 /**
- * Place classes and nodes in a box `available` pixels wide (wider if the labels and a minimal
+ * Place the kernel's layout in a box `available` pixels wide (wider if the labels and a minimal
  * edge span need it). `nodeLabelChars` is the longest node label, in characters.
  */
-export function bipartiteLayout(
+export function placeLayout(
   shape: IGraphShape,
+  coords: ICoordinates,
   available: number,
   nodeLabelChars: number
 ): IBipartiteLayout {
   const G = GEOMETRY;
-  const groups = groupByLayer(shape);
-  const nClasses = shape.classNames.length;
-  const nNodes = groups.reduce((a, g) => a + g.nodes.length, 0);
-
+  const nNodes = shape.nodeLayers.length;
+  let maxRadius = 0;
+  for (let j = 0; j < nNodes; j++) {
+    const r = coords.nodeRadius[j];
+    if (Number.isFinite(r)) {
+      maxRadius = Math.max(maxRadius, r);
+    }
+  }
+  const drawnLayers = shape.layerNames
+    .map((name, layer) => ({ name, layer, y: coords.layerY[layer] }))
+    .filter(l => Number.isFinite(l.y));
   const classChars = Math.max(
     1,
     ...shape.classNames.map(c => Array.from(truncate(c, G.maxClassLabelChars)).length)
   );
   const layerChars = Math.max(
     1,
-    ...groups.map(g => Array.from(truncate(shape.layerNames[g.layer], G.maxLayerLabelChars)).length)
+    ...drawnLayers.map(l => Array.from(truncate(l.name, G.maxLayerLabelChars)).length)
   );
   const classLabelW = classChars * G.charWidth + 4;
   const nodeLabelW = Math.max(nodeLabelChars, layerChars) * G.charWidth + 4;
   const classLabelX = G.left + classLabelW;
   const classX = classLabelX + 6 + G.classRadius;
-  const minWidth = classX + G.classRadius + G.minEdgeSpan + G.maxRadius + 6 + nodeLabelW + G.right;
+  const minWidth = classX + G.classRadius + G.minEdgeSpan + maxRadius + 6 + nodeLabelW + G.right;
   const width = Math.max(Math.floor(available), Math.ceil(minWidth));
   const nodeLabelX = width - G.right - nodeLabelW;
-  const nodeX = nodeLabelX - 6 - G.maxRadius;
+  const nodeX = nodeLabelX - 6 - maxRadius;
+  const column = (x: number) => classX + x * (nodeX - classX);
 
-  // Node column: a header row per layer, one row per node.
-  const nodeSpan = groups.length * G.headerHeight + Math.max(nNodes - 1, 0) * G.nodePitch;
-  const classSpan = Math.max(nClasses - 1, 0) * G.minClassPitch;
-  const span = Math.max(nodeSpan, classSpan);
-  const nodeTop = G.top + (span - nodeSpan) / 2;
-
-  let maxWeight = 0;
-  for (let j = 0; j < shape.nodeWeights.length; j++) {
-    maxWeight = Math.max(maxWeight, shape.nodeWeights[j] || 0);
-  }
-  const nodes: INodePlace[] = Array.from({ length: shape.nodeLayers.length }, () => ({
-    x: nodeX,
-    y: -1,
-    r: G.minRadius
+  const classes = shape.classNames.map((_, c) => ({
+    x: column(coords.classXY[2 * c]),
+    y: coords.classXY[2 * c + 1]
   }));
-  const layers: ILayerPlace[] = [];
-  let y = nodeTop;
-  for (const g of groups) {
-    layers.push({ layer: g.layer, name: shape.layerNames[g.layer], y: y + 12, nodes: g.nodes });
-    y += G.headerHeight;
-    for (const j of g.nodes) {
-      const w = shape.nodeWeights[j] || 0;
-      const t = maxWeight > 0 ? Math.sqrt(Math.max(w, 0) / maxWeight) : 0;
-      nodes[j] = { x: nodeX, y, r: G.minRadius + (G.maxRadius - G.minRadius) * t };
-      y += G.nodePitch;
-    }
+  let shown = 0;
+  const nodes: INodePlace[] = [];
+  for (let j = 0; j < nNodes; j++) {
+    const y = coords.nodeXY[2 * j + 1];
+    const ok = Number.isFinite(y) && Number.isFinite(coords.nodeRadius[j]);
+    shown += ok ? 1 : 0;
+    nodes.push({ x: column(coords.nodeXY[2 * j]), y, r: coords.nodeRadius[j], shown: ok });
   }
-
-  // Class column: spread over the nodes' rows (from the first node to the last one).
-  const firstNode = nodeTop + G.headerHeight;
-  const lastNode = nodeTop + nodeSpan;
-  let pitch = nClasses > 1 ? (lastNode - firstNode) / (nClasses - 1) : 0;
-  pitch = Math.min(Math.max(pitch, G.minClassPitch), G.maxClassPitch);
-  const classBlock = pitch * Math.max(nClasses - 1, 0);
-  const centre = nNodes > 0 ? (firstNode + lastNode) / 2 : G.top + classBlock / 2;
-  const classTop = Math.max(G.top + G.classRadius, centre - classBlock / 2);
-  const classes = shape.classNames.map((_, c) => ({ x: classX, y: classTop + c * pitch }));
-
-  const bottom = Math.max(
-    nNodes > 0 ? lastNode + G.maxRadius : 0,
-    nClasses > 0 ? classTop + classBlock + G.classRadius : 0,
-    G.top
-  );
+  const layers: ILayerPlace[] = drawnLayers.map(l => {
+    const members: number[] = [];
+    for (let j = 0; j < nNodes; j++) {
+      if (nodes[j].shown && shape.nodeLayers[j] === l.layer) {
+        members.push(j);
+      }
+    }
+    members.sort((a, b) => nodes[a].y - nodes[b].y);
+    return { layer: l.layer, name: l.name, y: l.y, nodes: members };
+  });
   return {
     width,
-    height: Math.ceil(bottom + G.bottom),
+    height: Math.ceil(coords.height),
     classLabelX,
     nodeLabelX,
     classes,
     nodes,
-    layers,
-    classRadius: G.classRadius
+    layers: layers.filter(l => l.nodes.length > 0),
+    classRadius: G.classRadius,
+    shown
   };
 }
 
@@ -250,20 +245,6 @@ export function highlighted(
   }
   return { classes, nodes };
 }
-
-/** Tableau 10: categorical colours that read on light and dark backgrounds. */
-const CATEGORICAL = [
-  '#4e79a7',
-  '#f28e2b',
-  '#e15759',
-  '#76b7b2',
-  '#59a14f',
-  '#edc948',
-  '#b07aa1',
-  '#ff9da7',
-  '#9c755f',
-  '#bab0ac'
-];
 
 /** The colour of class `c` (cycles after 10 classes). */
 export function classColor(c: number): string {

@@ -1,8 +1,9 @@
 /**
  * HypergraphView: the class hypergraph as a bipartite graph, classes x singular directions.
  *
- * The counterpart of `svdwidgets/widgets/hypergraph_view.py`; the layout is in
- * `hypergraph_layout.ts`. Clicking a node selects it and highlights its classes, clicking a class
+ * The counterpart of `svdwidgets/widgets/hypergraph_view.py`. The layout comes from the kernel
+ * (`svdwidgets/hypergraph/layout.py`, as the traits class_xy ... edge_fade); this file and
+ * `hypergraph_layout.ts` only draw it. Clicking a node selects it and highlights its classes, clicking a class
  * selects it and highlights its nodes (shift-click adds, the background clears); the highlighting
  * is computed here, without the kernel, so that it also works in an exported page. Every name
  * (class, layer) is set as text (`textContent`), never parsed as HTML.
@@ -17,14 +18,16 @@ import {
 import {
   GEOMETRY,
   IBipartiteLayout,
+  ICoordinates,
   IIncidence,
-  bipartiteLayout,
   classColor,
   classesOf,
+  coordinatesFit,
   edgePath,
   formatSigma,
   highlighted,
   nodesOf,
+  placeLayout,
   sigmaLabel,
   truncate
 } from './hypergraph_layout';
@@ -54,8 +57,20 @@ export interface IHypergraphState {
   incidence: NDArray | null;
   /** The hypergraph's threshold (display only). */
   threshold: number | null;
-  /** 'bipartite' (not `layout`: that is every DOMWidget's CSS box). */
-  graph_layout: string;
+  /** Directions drawn at most (the kernel's layout picks them), or null for all. */
+  max_nodes: number | null;
+  /** float32 (C, 2): each class's (column, y px), computed by the kernel. */
+  class_xy: NDArray | null;
+  /** float32 (N, 2): each node's (column, y px); NaN for a node not drawn. */
+  node_xy: NDArray | null;
+  /** float32 (N,): each node's radius in px; NaN for a node not drawn. */
+  node_radius: NDArray | null;
+  /** float32 (L,): each layer header's baseline; NaN for a layer without drawn nodes. */
+  layer_y: NDArray | null;
+  /** Height of the drawing in px. */
+  graph_height: number;
+  /** Factor on every edge's opacity (< 1 when many edges are drawn). */
+  edge_fade: number;
   /** Indices of the selected nodes. */
   selected_nodes: number[];
   /** Indices of the selected classes. */
@@ -78,7 +93,13 @@ export class HypergraphModel extends DOMWidgetModel {
       node_sigmas: null,
       incidence: null,
       threshold: null,
-      graph_layout: 'bipartite',
+      max_nodes: 48,
+      class_xy: null,
+      node_xy: null,
+      node_radius: null,
+      layer_y: null,
+      graph_height: 0,
+      edge_fade: 1,
       selected_nodes: [],
       selected_classes: [],
       highlight: null,
@@ -103,6 +124,10 @@ export class HypergraphModel extends DOMWidgetModel {
     node_indices: arraySerializer,
     node_sigmas: arraySerializer,
     incidence: arraySerializer,
+    class_xy: arraySerializer,
+    node_xy: arraySerializer,
+    node_radius: arraySerializer,
+    layer_y: arraySerializer,
     ...selectionSerializers
   };
 
@@ -129,6 +154,10 @@ interface IGraph {
   maxWeight: number;
   /** Each node's classes. */
   memberOf: number[][];
+  /** The kernel's layout. */
+  coords: ICoordinates;
+  /** Factor on every edge's opacity. */
+  edgeFade: number;
 }
 
 const FALLBACK_WIDTH = 640;
@@ -179,7 +208,8 @@ export class HypergraphView extends DOMWidgetView {
     this.listenTo(
       this.model,
       'change:class_names change:class_counts change:layer_names change:node_layers ' +
-        'change:node_indices change:node_sigmas change:incidence change:graph_layout',
+        'change:node_indices change:node_sigmas change:incidence change:class_xy ' +
+        'change:node_xy change:node_radius change:layer_y change:graph_height change:edge_fade',
       this.draw
     );
     this.listenTo(
@@ -231,44 +261,46 @@ export class HypergraphView extends DOMWidgetView {
     let indexChars = 1;
     let sigmaChars = 1;
     for (let j = 0; j < graph.inc.nNodes; j++) {
+      if (!Number.isFinite(graph.coords.nodeXY[2 * j + 1])) {
+        continue;
+      }
       indexChars = Math.max(indexChars, String(graph.nodeIndices[j]).length);
-      sigmaChars = Math.max(sigmaChars, sigmaLabel(graph.sigmas[j]).length);
+      sigmaChars = Math.max(sigmaChars, this._sigmaText(graph, j).length);
     }
     const labelChars = indexChars + 1 + sigmaChars;
     const indexWidth = indexChars * GEOMETRY.charWidth;
     const available = (this.el.clientWidth || FALLBACK_WIDTH) - 2;
-    const layout = bipartiteLayout(
-      { ...graph, nodeWeights: graph.weights },
-      Math.min(available, MAX_WIDTH),
-      labelChars
-    );
+    const layout = placeLayout(graph, graph.coords, Math.min(available, MAX_WIDTH), labelChars);
     this._layout = layout;
     svg.setAttribute('width', String(layout.width));
     svg.setAttribute('height', String(layout.height));
     svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
 
-    // Edges first (under the nodes), heavier ones on top.
+    // Edges of the drawn nodes first (under the nodes), heavier ones on top; all of them
+    // fainter by the kernel's edge_fade when there are many.
     const edges = el('g', { class: 'svdw-hg-edges' });
     const order: Array<[number, number, number]> = [];
     const { nClasses, nNodes, data } = graph.inc;
+    let maxWeight = 0;
     for (let c = 0; c < nClasses; c++) {
       for (let j = 0; j < nNodes; j++) {
         const w = data[c * nNodes + j];
-        if (w > 0) {
+        if (w > 0 && layout.nodes[j].shown) {
           order.push([w, c, j]);
+          maxWeight = Math.max(maxWeight, w);
         }
       }
     }
     order.sort((a, b) => a[0] - b[0]);
     for (const [w, c, j] of order) {
-      const t = graph.maxWeight > 0 ? w / graph.maxWeight : 0;
+      const t = maxWeight > 0 ? w / maxWeight : 0;
       edges.appendChild(
         el('path', {
           class: 'svdw-hg-edge',
           d: edgePath(layout.classes[c], layout.classRadius, layout.nodes[j]),
           stroke: classColor(c),
           'stroke-width': fmt(0.6 + 4.4 * t),
-          'stroke-opacity': fmt(0.12 + 0.5 * t),
+          'stroke-opacity': fmt((0.12 + 0.5 * t) * graph.edgeFade),
           'data-class': String(c),
           'data-node': String(j)
         })
@@ -281,14 +313,18 @@ export class HypergraphView extends DOMWidgetView {
     for (const place of layout.layers) {
       const t = text(
         truncate(place.name, GEOMETRY.maxLayerLabelChars),
-        layout.nodes[place.nodes[0]].x - GEOMETRY.maxRadius,
+        layout.nodes[place.nodes[0]].x - maxRadius(layout),
         place.y,
         'start',
         'svdw-hg-layer-label'
       );
       t.setAttribute('data-layer', String(place.layer));
       const tip = el('title', {});
-      tip.textContent = `${place.name}: ${plural(place.nodes.length, 'direction')}`;
+      const all = countIn(graph.nodeLayers, place.layer);
+      const drawn = place.nodes.length;
+      tip.textContent =
+        `${place.name}: ${plural(all, 'direction')}` +
+        (drawn < all ? ` (the ${drawn} strongest drawn)` : '');
       t.appendChild(tip);
       layers.appendChild(t);
     }
@@ -325,6 +361,9 @@ export class HypergraphView extends DOMWidgetView {
     const nodes = el('g', { class: 'svdw-hg-nodes' });
     for (let j = 0; j < nNodes; j++) {
       const p = layout.nodes[j];
+      if (!p.shown) {
+        continue; // not among the strongest the kernel's layout keeps
+      }
       const owners = graph.memberOf[j];
       const unique = owners.length === 1;
       const g = el('g', {
@@ -338,7 +377,7 @@ export class HypergraphView extends DOMWidgetView {
       g.appendChild(dot);
       const x = layout.nodeLabelX;
       const index = String(graph.nodeIndices[j]);
-      const sigma = sigmaLabel(graph.sigmas[j]);
+      const sigma = this._sigmaText(graph, j);
       g.appendChild(text(index, x + indexWidth, p.y + 4, 'end', 'svdw-hg-node-label'));
       g.appendChild(text(sigma, x + indexWidth + 6, p.y + 4, 'start', 'svdw-hg-node-label'));
       nodes.appendChild(g);
@@ -346,6 +385,14 @@ export class HypergraphView extends DOMWidgetView {
     svg.appendChild(nodes);
     svg.appendChild(el('g', { class: 'svdw-hg-marks' }));
     this._updateSelection();
+  }
+
+  /** σ, then the layer's name when the layout gives its layer no header (a single node). */
+  private _sigmaText(graph: IGraph, j: number): string {
+    const layer = graph.nodeLayers[j];
+    const headed = Number.isFinite(graph.coords.layerY[layer]);
+    const name = truncate(graph.layerNames[layer] ?? '?', GEOMETRY.maxLayerLabelChars);
+    return sigmaLabel(graph.sigmas[j]) + (headed ? '' : ` · ${name}`);
   }
 
   /** Mark the selection, what it highlights, and the `highlight` direction; update the status. */
@@ -392,7 +439,7 @@ export class HypergraphView extends DOMWidgetView {
       marks.removeChild(marks.firstChild);
     }
     const target = this._highlightNode(graph);
-    if (marks && target !== null && target >= 0) {
+    if (marks && target !== null && target >= 0 && layout.nodes[target].shown) {
       const p = layout.nodes[target];
       for (const cls of ['svdw-hg-ring-halo', 'svdw-hg-ring']) {
         marks.appendChild(
@@ -475,11 +522,16 @@ export class HypergraphView extends DOMWidgetView {
           '(shift-click adds)'
       );
     }
+    const shown = this._layout?.shown ?? graph.inc.nNodes;
+    if (shown < graph.inc.nNodes) {
+      parts.push(`the ${shown} strongest of ${graph.inc.nNodes} directions drawn`);
+    }
     const h = this.model.get('highlight');
     if (target === -1 && Array.isArray(h)) {
       parts.push(`${h[0]}:${h[1]} is not influential for any class`);
     } else if (target !== null && target >= 0) {
-      parts.push(`marked ${this._nodeName(graph, target)}`);
+      const hidden = this._layout !== null && !this._layout.nodes[target].shown;
+      parts.push(`marked ${this._nodeName(graph, target)}${hidden ? ' (not drawn)' : ''}`);
     }
     return parts.join(' · ');
   }
@@ -618,7 +670,24 @@ function readGraph(model: DOMWidgetModel): IGraph | null {
   const nodeIndices: NDArray | null = model.get('node_indices');
   const sigmas: NDArray | null = model.get('node_sigmas');
   const counts: NDArray | null = model.get('class_counts');
+  const classXY: NDArray | null = model.get('class_xy');
+  const nodeXY: NDArray | null = model.get('node_xy');
+  const nodeRadius: NDArray | null = model.get('node_radius');
+  const layerY: NDArray | null = model.get('layer_y');
   if (!inc || !nodeLayers || !nodeIndices || !sigmas || inc.shape.length !== 2) {
+    return null;
+  }
+  if (!classXY || !nodeXY || !nodeRadius || !layerY) {
+    return null;
+  }
+  const coords: ICoordinates = {
+    classXY: classXY.data,
+    nodeXY: nodeXY.data,
+    nodeRadius: nodeRadius.data,
+    layerY: layerY.data,
+    height: Number(model.get('graph_height'))
+  };
+  if (!coordinatesFit({ classNames, layerNames, nodeLayers: nodeLayers.data }, coords)) {
     return null;
   }
   const [nClasses, nNodes] = inc.shape;
@@ -653,8 +722,24 @@ function readGraph(model: DOMWidgetModel): IGraph | null {
     inc: incidence,
     weights,
     maxWeight,
-    memberOf
+    memberOf,
+    coords,
+    edgeFade: Number(model.get('edge_fade') ?? 1)
   };
+}
+
+/** The largest radius of the drawn nodes. */
+function maxRadius(layout: IBipartiteLayout): number {
+  return layout.nodes.reduce((m, p) => (p.shown ? Math.max(m, p.r) : m), 0);
+}
+
+/** How many of `values` equal `v`. */
+function countIn(values: ArrayLike<number>, v: number): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    n += values[i] === v ? 1 : 0;
+  }
+  return n;
 }
 
 /** `1 class`, `2 classes`. */

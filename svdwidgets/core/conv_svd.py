@@ -90,6 +90,8 @@ def conv_svd(
     -------
     Spectrum
         ``.values`` (descending, with multiplicity), ``.method``, ``.exact``, ``.vector(i)``.
+        A Linear layer's spectrum (``auto``, ``fft`` or ``exact``) is the SVD of its one
+        matrix: its ``method`` is ``"dense"``.
     """
     weight, geometry = geometry_from(
         weight_or_module,
@@ -136,10 +138,13 @@ def spectrum_of(
     _check_size(method, geometry, weight, k, dtype, memory_budget)
     _check_range(weight, geometry, dtype)
 
-    if method == "fft":
-        return _fft(weight, geometry, k, dtype, dev, memory_budget)
-    if method == "exact":
-        return _exact(weight, geometry, k, dtype, dev, memory_budget)
+    if method in ("fft", "exact"):
+        run = _fft if method == "fft" else _exact
+        spectrum = run(weight, geometry, k, dtype, dev, memory_budget)
+        if geometry.kind == "linear":
+            # one matrix: both methods are its SVD, exact; name it for what it is
+            spectrum.method = "dense"
+        return spectrum
     if method == "unfolded":
         return unfolded_spectrum(weight.to(dev, dtype), geometry, k=k)
     if method == "slices":
@@ -169,7 +174,7 @@ def auto_choice(
 ) -> tuple[str, str]:
     """The method ``auto`` takes for this layer, and why (one short sentence)."""
     if geometry.kind == "linear":
-        return "fft", "linear layer: one block, the SVD of its weight (exact)"
+        return "fft", "linear layer: the dense SVD of its weight (exact)"
     if geometry.fft_is_exact:
         return "fft", "circular convolution: the fft spectrum is exact"
     if k is not None:

@@ -12,7 +12,7 @@ Two normalisations are used, each where its literature uses it:
   for an ``N x M`` block ``W`` with ``N >= M`` (the block is transposed when it is wide). For
   i.i.d. entries of variance ``σ²_mp`` their density tends to the Marchenko–Pastur law, so
   ``sigma_mp`` estimates the standard deviation of the entries of ``W``.
-* :func:`power_law_fit`, :func:`weightwatcher_row` work with the unnormalised eigenvalues
+* :func:`power_law_fit`, :func:`rmt_row` work with the unnormalised eigenvalues
   ``λ = s²`` of ``WᵀW``, as WeightWatcher does (α does not depend on the scale; α̂, ``xmin`` and
   ``lambda_max`` do).
 
@@ -36,14 +36,14 @@ from svdwidgets.errors import SVDWidgetsError
 __all__ = [
     "MPFit",
     "PowerLawFit",
-    "WeightWatcherRow",
+    "RMTRow",
     "effective_rank",
     "marchenko_pastur_fit",
     "mp_cdf",
     "mp_pdf",
     "power_law_fit",
+    "rmt_row",
     "stable_rank",
-    "weightwatcher_row",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -585,7 +585,7 @@ def _multiresolution_argmin(size: int, distances: _DistanceFunction) -> tuple[in
 
 
 # --------------------------------------------------------------------------------------------
-# Ranks and the WeightWatcher row
+# Ranks and the RMT row
 # --------------------------------------------------------------------------------------------
 
 
@@ -627,8 +627,8 @@ def effective_rank(singular_values: ArrayLike) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-class WeightWatcherRow(TypedDict):
-    """One layer's RMT numbers, under WeightWatcher's names where it has them."""
+class RMTRow(TypedDict):
+    """One layer's RMT numbers (our fits; see :func:`rmt_row`)."""
 
     alpha: float
     alpha_weighted: float
@@ -643,26 +643,33 @@ class WeightWatcherRow(TypedDict):
     log_spectral_norm: float
 
 
-def weightwatcher_row(
+def rmt_row(
     singular_values: ArrayLike,
     n_rows: int,
     n_cols: int,
     *,
     min_tail: int = 10,
-) -> WeightWatcherRow:
-    """The RMT summary of one layer, as in WeightWatcher (Martin & Mahoney 2021).
+) -> RMTRow:
+    """Our RMT summary of one layer, in the spirit of WeightWatcher (Martin & Mahoney 2021).
+
+    Not WeightWatcher's numbers: the power-law fit takes tails of at least ``min_tail`` values
+    and merges ties, and the MP fit is :func:`marchenko_pastur_fit`, not its KDE fit with the
+    ``bulk_max + √TW`` spike threshold. For WeightWatcher's own row (equal to weightwatcher
+    0.7.7's) see :func:`svdwidgets.core.weightwatcher.weightwatcher_metrics`.
 
     ``singular_values`` are those of the layer (pooled over frequency blocks for a conv, see
     :func:`marchenko_pastur_fit`) and ``n_rows x n_cols`` the shape of one block. Keys:
 
-    * ``alpha``, ``xmin``, ``ks_powerlaw`` (WeightWatcher's ``D``): :func:`power_law_fit` of
-      ``λ = s²``; ``alpha_weighted = alpha · log10(lambda_max)`` (log base 10).
+    * ``alpha``, ``xmin``, ``ks_powerlaw`` (the distance WeightWatcher calls ``D``):
+      :func:`power_law_fit` of ``λ = s²``; ``alpha_weighted = alpha · log10(lambda_max)``
+      (log base 10).
     * ``lambda_max = max s²``, ``log_spectral_norm = log10(lambda_max)``,
       ``log_norm = log10(Σ s²)`` (log10 of the squared Frobenius norm),
       ``stable_rank = Σ s² / max s²``.
     * ``sigma_mp``, ``num_spikes``, ``ks_mp``: :func:`marchenko_pastur_fit` of ``λ = s² / N``
       with its default ``tw_margin=1``: eigenvalues within one Tracy–Widom scale above ``λ₊``
-      are not counted as spikes (WeightWatcher counts everything above ``λ₊``).
+      are not counted as spikes (WeightWatcher's ``num_spikes`` is another estimator: a
+      KDE-fitted σ and the threshold ``bulk_max + √TW``).
 
     Raises
     ------
@@ -674,7 +681,7 @@ def weightwatcher_row(
     mp = marchenko_pastur_fit(s, n_rows, n_cols)
     tail = power_law_fit(s, kind="singular_values", min_tail=min_tail)
     lambda_max = float(np.max(s) ** 2)
-    return WeightWatcherRow(
+    return RMTRow(
         alpha=tail.alpha,
         alpha_weighted=tail.alpha_weighted,
         stable_rank=stable_rank(s),

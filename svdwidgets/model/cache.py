@@ -45,7 +45,10 @@ from svdwidgets.errors import SVDWidgetsWarning
 
 __all__ = ["SpectrumCache", "default_cache_dir", "probe_key", "spectrum_key"]
 
-_FORMAT = 3  # 2: checksummed npz + JSON (1 was pickle); 3: a spectrum carries its note
+# 4: a spectrum entry carries its note (the approximation warning); 3: Linear spectra are named
+# "dense" (2 stored them as "fft"); 2: checksummed npz + JSON (1 was pickle). Part of every key:
+# a new format never reads an old entry.
+_FORMAT = 4
 _MAGIC = b"SVDWCACHE2\n"
 _SUFFIX = ".svdw"
 _CLASSES: dict[str, type] = {

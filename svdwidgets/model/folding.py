@@ -14,7 +14,13 @@ from torch import nn
 
 from svdwidgets.errors import SVDWidgetsError
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["FOLD_BN_DEFAULT", "fold_batchnorm"]
+
+FOLD_BN_DEFAULT = False
+"""The one BatchNorm-folding default of :func:`svdwidgets.profile`, :class:`svdwidgets.Analysis`,
+the Explorer, ``svdwidgets report`` and ``python -m svdwidgets``: not folded — the spectrum of
+the conv weights as they stand, as WeightWatcher and the literature report it. Pass
+``fold_bn=True`` (``--fold-bn``) for the operator the network applies between nonlinearities."""
 
 
 def fold_batchnorm(weight: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:

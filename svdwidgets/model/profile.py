@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from svdwidgets.core import rmt
+from svdwidgets.core import weightwatcher as ww
 from svdwidgets.core.checks import check_dtype, check_memory_budget, resolve_device
 from svdwidgets.core.conv_svd import DEFAULT_MEMORY_BUDGET, METHODS, auto_choice, spectrum_of
 from svdwidgets.core.geometry import ConvGeometry, geometry_from
@@ -31,7 +32,7 @@ from svdwidgets.core.spectrum import FFTSpectrum, Spectrum
 from svdwidgets.errors import SVDWidgetsError, SVDWidgetsWarning
 from svdwidgets.model.cache import SpectrumCache, default_cache_dir, probe_key, spectrum_key
 from svdwidgets.model.discover import LayerRecord, find_layers
-from svdwidgets.model.folding import fold_batchnorm
+from svdwidgets.model.folding import FOLD_BN_DEFAULT, fold_batchnorm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,6 +68,8 @@ class LayerProfile:
     """The operator's exact σ_max as an interval (None when not computed)."""
     why: str | None = None
     """Why this method ran (``auto``'s reason, or "asked")."""
+    weightwatcher: dict[str, Any] | None = None
+    """WeightWatcher's options for a ``slices`` row (see :mod:`svdwidgets.core.weightwatcher`)."""
     _fits: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -74,11 +77,22 @@ class LayerProfile:
         return self.record.name
 
     def fits(self) -> dict[str, Any]:
-        """RMT fits (WeightWatcher's names) of the operator spectrum and the unfolded weight.
+        """RMT fits of the layer.
 
-        The operator's spectrum pools its frequency blocks, each ``c_out/groups`` x
-        ``s_h*s_w*c_in/groups``; the unfolded weight is ``c_out x c_in/groups*kh*kw``. Fits that
-        cannot be made (a top-k spectrum, too few values) are NaN.
+        ``method="slices"``: WeightWatcher's own row, equal to ``weightwatcher`` 0.7.7's
+        ``analyze(mp_fit=True)`` with the same options (its column names: ``alpha``,
+        ``alpha_weighted``, ``stable_rank``, ``log_norm``, ``sigma_mp``, ``num_spikes``, ``D``,
+        ``xmin``, ... see :func:`svdwidgets.core.weightwatcher.weightwatcher_metrics`), or
+        ``ww_skipped`` with the reason WeightWatcher leaves the layer out.
+
+        Other methods: our fits of the operator spectrum and of the unfolded weight. The
+        operator's spectrum pools its frequency blocks, each ``c_out/groups`` x
+        ``s_h*s_w*c_in/groups``; the unfolded weight is ``c_out x c_in/groups*kh*kw``. ``alpha``,
+        ``alpha_weighted``, ``ks_powerlaw`` (Clauset's fit, tails of at least 10), and our
+        Marchenko–Pastur estimator ``mp_sigma``, ``mp_spikes`` (above ``λ₊`` plus one
+        Tracy–Widom scale), ``mp_ks`` (:func:`svdwidgets.core.rmt.marchenko_pastur_fit`: not
+        WeightWatcher's ``sigma_mp``/``num_spikes``); ``unfolded_`` prefix for the weight's.
+        Fits that cannot be made (a top-k spectrum, too few values) are NaN.
         """
         if self._fits is None:
             self._fits = _fits(self)
@@ -90,6 +104,8 @@ def _fits(layer: LayerProfile) -> dict[str, Any]:
     spec, g, w = layer.spectrum, layer.geometry, layer.weight
     if spec is None or g is None or w is None:
         return out
+    if spec.method == "slices":
+        return _weightwatcher_fits(w, g, layer.weightwatcher)
     complete = spec.geometry is not None and len(spec) >= _expected_count(spec, g)
     sh, sw = g.stride
     block = (g.c_out // g.groups, (g.c_in // g.groups) * sh * sw)
@@ -111,14 +127,29 @@ def _fits(layer: LayerProfile) -> dict[str, Any]:
                 raise SVDWidgetsError("only the top-k values were computed")
             # a tail of n values of the pooled spectrum holds n / copies values of the block
             min_tail = max(2, -(-_MIN_TAIL // copies)) if not prefix else _MIN_TAIL
-            row = dict(rmt.weightwatcher_row(vals, *shape, min_tail=min_tail))
+            row = dict(rmt.rmt_row(vals, *shape, min_tail=min_tail))
         except SVDWidgetsError:
             row = dict.fromkeys(_RMT_COLUMNS, math.nan)
         spikes = row["num_spikes"]
         if not prefix and isinstance(spikes, int):
             row["num_spikes"] = spikes * copies
-        out.update({prefix + k: row[k] for k in _RMT_COLUMNS})
+        out.update({prefix + name: row[k] for k, name in _RMT_COLUMNS.items()})
     return out
+
+
+def _weightwatcher_fits(
+    weight: torch.Tensor, g: ConvGeometry, options: dict[str, Any] | None
+) -> dict[str, Any]:
+    """WeightWatcher's row of a layer (``weight`` in the forward conv's layout)."""
+    if g.kind == "conv_transpose":
+        return {"ww_skipped": "WeightWatcher does not analyse ConvTranspose2d layers"}
+    if g.kind == "linear":
+        row = ww.weightwatcher_metrics(weight[:, :, 0, 0], "dense", options)
+    else:
+        row = ww.weightwatcher_metrics(weight, "conv2d", options)
+    if isinstance(row, ww.WWSkipped):
+        return {"ww_skipped": row.reason}
+    return row
 
 
 def _unfolded_values(
@@ -153,7 +184,15 @@ def _distinct_values(spec: Spectrum, complete: bool) -> tuple[torch.Tensor, int]
 
 
 _MIN_TAIL = 10
-_RMT_COLUMNS = ("alpha", "alpha_weighted", "ks_powerlaw", "sigma_mp", "num_spikes", "ks_mp")
+_RMT_COLUMNS = {
+    "alpha": "alpha",
+    "alpha_weighted": "alpha_weighted",
+    "ks_powerlaw": "ks_powerlaw",
+    # our MP estimator, named apart from WeightWatcher's sigma_mp / num_spikes (other definitions)
+    "sigma_mp": "mp_sigma",
+    "num_spikes": "mp_spikes",
+    "ks_mp": "mp_ks",
+}
 
 
 def _expected_count(spec: Spectrum, g: ConvGeometry) -> int:
@@ -242,11 +281,13 @@ class Profile:
         spectrum, NaN for other methods), method, exact, ``why`` (the reason for the method),
         ``alpha``, stable and effective rank,
         number of values, ``skipped`` (the reason), BN folded, the σ_max interval
-        (``sigma_max_lower``, ``sigma_max_upper``), the rest of the RMT fits of the operator
-        spectrum and of the unfolded weight (WeightWatcher's names: ``alpha_weighted``
-        (α·log10 λ_max), ``ks_powerlaw``, ``sigma_mp``, ``num_spikes``, ``ks_mp``;
-        ``unfolded_`` prefix for the weight's), geometry (weight shape, stride, padding,
-        padding mode, input size), solver, seconds, cached, and the long ``note`` last.
+        (``sigma_max_lower``, ``sigma_max_upper``), the rest of the fits
+        (:meth:`LayerProfile.fits`: of the operator spectrum and the unfolded weight,
+        ``alpha_weighted`` (α·log10 λ_max), ``ks_powerlaw``, our MP estimator's ``mp_sigma``,
+        ``mp_spikes``, ``mp_ks``, ``unfolded_`` prefix for the weight's; with
+        ``method="slices"`` WeightWatcher's whole row under its own names), geometry (weight
+        shape, stride, padding, padding mode, input size), solver, seconds, cached, and the
+        long ``note`` last.
         """
         import pandas as pd
 
@@ -293,11 +334,16 @@ class Profile:
         return pd.DataFrame(rows).set_index("layer")
 
     def _repr_html_(self) -> str:
-        """The table's important columns in a notebook (the long note left out)."""
+        """The table's important columns in a notebook (the long note left out).
+
+        A ``slices`` profile shows WeightWatcher's headline metrics in place of our fits;
+        columns with no value in any row are left out.
+        """
         import html
 
         df = self.to_dataframe()
-        shown = [c for c in _HTML_COLUMNS if c in df.columns]
+        columns = _HTML_WW_COLUMNS if self.options.get("method") == "slices" else _HTML_COLUMNS
+        shown = [c for c in columns if c in df.columns and df[c].notna().any()]
         folded = "BatchNorm folded" if self.options.get("fold_bn") else "BatchNorm not folded"
         head = (
             f"<p><b>{html.escape(repr(self))}</b> &middot; input "
@@ -323,6 +369,25 @@ _HTML_COLUMNS = (
     "seconds",
     "skipped",
 )
+_HTML_WW_COLUMNS = (
+    "kind",
+    "sigma_max",
+    "method",
+    "alpha",
+    "alpha_weighted",
+    "stable_rank",
+    "log_norm",
+    "log_spectral_norm",
+    "D",
+    "sigma_mp",
+    "num_spikes",
+    "num_evals",
+    "input_size",
+    "seconds",
+    "skipped",
+    "ww_skipped",
+)
+"""WeightWatcher's headline columns, for a ``slices`` profile."""
 
 
 def profile(
@@ -334,13 +399,14 @@ def profile(
     layers: Sequence[str] | None = None,
     device: torch.device | str | None = None,
     cache: bool | str | Path = True,
-    progress: bool = True,
-    fold_bn: bool = False,
+    progress: bool | Callable[[str, int, int], object] = True,
+    fold_bn: bool = FOLD_BN_DEFAULT,
     k: int | None = None,
     dtype: torch.dtype = torch.float32,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     exact_sigma_max: bool = True,
     on_bad_weights: str = "raise",
+    weightwatcher: dict[str, Any] | None = None,
 ) -> Profile:
     """The spectrum of every Conv2d, ConvTranspose2d and Linear layer of ``model``.
 
@@ -360,7 +426,8 @@ def profile(
     cache:
         ``True`` (``$SVDWIDGETS_CACHE`` or ``~/.cache/svdwidgets``), a folder, or ``False``.
     progress:
-        a tqdm progress bar over layers.
+        a tqdm progress bar over layers; or a callable ``progress(layer, done, total)`` called
+        before each layer (an exception it raises stops the profile: how a job cancels).
     fold_bn:
         fold a BatchNorm2d that directly consumes a conv's output into the conv (eval-mode
         statistics) before the SVD: the operator the network applies between nonlinearities.
@@ -372,6 +439,13 @@ def profile(
     on_bad_weights:
         ``"raise"`` (default): NaN/inf weights raise :class:`SVDWidgetsError` naming the layer;
         ``"skip"``: the layer goes to ``skipped`` with the reason, and a warning is issued.
+    weightwatcher:
+        with ``method="slices"``, the options of WeightWatcher's row (``conv2d_norm``,
+        ``mp_fit``, ``min_evals``, ``max_evals``, ``max_N``; defaults
+        :data:`svdwidgets.core.weightwatcher.WW_OPTIONS`, i.e. WeightWatcher's own, with
+        ``mp_fit=True``). Each row's fits are then ``weightwatcher.WeightWatcher(model).analyze(
+        mp_fit=True, **weightwatcher)``'s for that layer (unfolded BN-free weights, so
+        ``fold_bn=False`` for the same numbers).
 
     Layers the forward pass never calls (an auxiliary head in eval mode) are in ``skipped``
     with the reason ``"not called by the forward pass"``.
@@ -388,6 +462,12 @@ def profile(
         raise SVDWidgetsError(
             f"on_bad_weights must be one of {BAD_WEIGHTS}, got {on_bad_weights!r}"
         )
+    if weightwatcher is not None and method != "slices":
+        raise SVDWidgetsError(
+            f"weightwatcher={weightwatcher!r} sets WeightWatcher's row, which only "
+            f"method='slices' computes (method={method!r})"
+        )
+    ww_options = ww.check_options(weightwatcher)
     model_device = _model_device(model)
     if model_device.type == "meta":
         raise SVDWidgetsError(
@@ -418,8 +498,12 @@ def profile(
             )
         if exact_sigma_max and entry.spectrum is not None:
             entry.sigma_max = _sigma_max(entry, store, dev)
+        if method == "slices":
+            entry.weightwatcher = ww_options
         entries.append(entry)
     options["exact_sigma_max"] = exact_sigma_max
+    if method == "slices":
+        options["weightwatcher"] = ww_options
     return Profile(entries, {**options, "input_shape": tuple(example.shape[1:])}, model)
 
 
@@ -463,7 +547,7 @@ def _sigma_max(
     if isinstance(cached, tuple) and len(cached) == 5:
         lower, upper, how, matvecs, converged = cached
         return SigmaMaxInterval(lower, upper, how, matvecs, converged=converged)
-    if spec.exact and spec.method in ("fft", "exact") and len(spec):
+    if spec.exact and spec.method in ("fft", "exact", "dense") and len(spec):
         # the spectrum is the operator's own: its top value is σ_max to the solver's precision
         # (backward-stable SVD: relative error a small multiple of the dtype's epsilon)
         eps = 1e-5 if spec.values.dtype == torch.float32 else 1e-12
@@ -571,7 +655,14 @@ def _store(cache: bool | str | Path) -> SpectrumCache | None:
     raise SVDWidgetsError(f"cache must be True, False or a folder, got {cache!r}")
 
 
-def _progress(records: list[LayerRecord], enabled: bool) -> Iterator[LayerRecord]:
+def _progress(
+    records: list[LayerRecord], enabled: bool | Callable[[str, int, int], object]
+) -> Iterator[LayerRecord]:
+    if callable(enabled):  # progress(layer, done, total) before each layer; raising stops
+        for done, record in enumerate(records):
+            enabled(record.name, done, len(records))
+            yield record
+        return
     if not enabled:
         yield from records
         return

@@ -2,19 +2,20 @@
 
 The class hypergraph (Praggastis et al. 2022, DeepDataProfiler; :mod:`svdwidgets.hypergraph`)
 has the classes as hyperedges and their influential singular directions ``(layer, i)`` as
-nodes. ``style="bipartite"`` draws it as the HypergraphView does
-(``labextension/src/hypergraph_layout.ts``): classes in a column on the left, directions in a
-column on the right grouped by layer in network order (a header per layer, singular index order
-inside), one curve per (class, direction) incidence whose width and opacity follow the weight,
-heavier curves on top; a node's area follows its total weight, a node influential for one class
-only is filled with that class's colour. ``style="euler"`` is HyperNetX's own rubber-band
-(Euler-style) drawing, ``hypernetx.draw``, on a seeded spring layout.
+nodes. ``style="bipartite"`` draws it as the HypergraphView does, from the same layout
+(:func:`svdwidgets.hypergraph.layout.bipartite_layout`): classes in a column on the left, at most
+``max_nodes`` directions (the strongest of each class in turn) in a column on the right grouped by
+layer in network order (a header per layer, singular index order inside), one curve per
+(class, direction) incidence whose width and opacity follow the weight, heavier curves on top
+(all fainter when there are many: ``edge_fade``); a node's area follows its total weight, a node
+influential for one class only is filled with that class's colour. ``style="euler"`` is
+HyperNetX's own rubber-band (Euler-style) drawing, ``hypernetx.draw``, on a seeded spring layout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -25,6 +26,14 @@ from matplotlib.lines import Line2D
 from matplotlib.path import Path
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.hypergraph.layout import (
+    CLASS_RADIUS,
+    DEFAULT_MAX_NODES,
+    NODE_PITCH,
+    BipartiteLayout,
+    bipartite_layout,
+    edge_fade,
+)
 from svdwidgets.plots import _style as st
 
 __all__ = ["STYLES", "BipartiteGraph", "bipartite_graph", "plot_hypergraph"]
@@ -32,13 +41,10 @@ __all__ = ["STYLES", "BipartiteGraph", "bipartite_graph", "plot_hypergraph"]
 STYLES = ("bipartite", "euler")
 """How :func:`plot_hypergraph` draws: our bipartite layout, or HyperNetX's Euler-style one."""
 
-# The layout of hypergraph_layout.ts in rows of nodes (its 18 px node pitch is one unit).
-NODE_PITCH = 1.0
-HEADER = 24 / 18
-MIN_CLASS_PITCH = 22 / 18
-MAX_CLASS_PITCH = 64 / 18
 ROW_INCHES = 0.14
-"""Height of one row of nodes in the printed figure."""
+"""Height of one row of nodes (``NODE_PITCH`` px of the view) in the printed figure."""
+PT_PER_PX = ROW_INCHES * 72 / NODE_PITCH
+"""Points of the figure per pixel of the layout."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class BipartiteGraph:
     node_sigmas: np.ndarray
     incidence: np.ndarray
     threshold: float | None = None
+    max_nodes: int | None = DEFAULT_MAX_NODES
 
     @property
     def node_ids(self) -> list[str]:
@@ -77,7 +84,10 @@ class BipartiteGraph:
 
 
 def bipartite_graph(source: Any) -> BipartiteGraph:
-    """The drawing's arrays from a :class:`~svdwidgets.ClassHypergraph` or a HypergraphView."""
+    """The drawing's arrays from a :class:`~svdwidgets.ClassHypergraph` or a HypergraphView.
+
+    A view's ``max_nodes`` comes with it; a ClassHypergraph gets :data:`DEFAULT_MAX_NODES`.
+    """
     from svdwidgets.hypergraph.classes import ClassHypergraph
 
     if isinstance(source, ClassHypergraph):
@@ -109,6 +119,7 @@ def bipartite_graph(source: Any) -> BipartiteGraph:
             node_sigmas=np.asarray(source.node_sigmas, dtype=np.float64),
             incidence=np.asarray(source.incidence, dtype=np.float64),
             threshold=source.threshold,
+            max_nodes=source.max_nodes,
         )
     else:
         raise SVDWidgetsError(
@@ -125,55 +136,6 @@ def bipartite_graph(source: Any) -> BipartiteGraph:
     return graph
 
 
-@dataclass(frozen=True)
-class _Layout:
-    classes: np.ndarray  # (C, 2)
-    nodes: np.ndarray  # (N, 2)
-    radii: np.ndarray  # (N,) in points
-    headers: list[tuple[str, float, int]]  # (layer name, y, node count)
-    height: float  # rows
-
-
-def _layout(graph: BipartiteGraph) -> _Layout:
-    """``bipartiteLayout`` of hypergraph_layout.ts in row units, ``y`` growing downwards."""
-    n = len(graph.node_layers)
-    weights = graph.incidence.sum(axis=0)
-    groups = []
-    for layer in range(len(graph.layer_names)):
-        members = np.flatnonzero(graph.node_layers == layer)
-        if members.size:
-            order = np.lexsort((members, graph.node_indices[members]))
-            groups.append((layer, members[order]))
-    nodes = np.zeros((n, 2))
-    nodes[:, 0] = 1.0
-    headers = []
-    y = 0.0
-    for layer, members in groups:
-        headers.append((graph.layer_names[layer], y + 0.55, int(members.size)))
-        y += HEADER
-        for j in members:
-            nodes[j, 1] = y
-            y += NODE_PITCH
-    c = len(graph.class_names)
-    node_span = len(groups) * HEADER + max(n - 1, 0) * NODE_PITCH
-    class_span = max(c - 1, 0) * MIN_CLASS_PITCH
-    offset = (max(node_span, class_span) - node_span) / 2
-    nodes[:, 1] += offset
-    headers = [(name, hy + offset, k) for name, hy, k in headers]
-    first, last = offset + HEADER, offset + node_span
-    pitch = (last - first) / (c - 1) if c > 1 else 0.0
-    pitch = min(max(pitch, MIN_CLASS_PITCH), MAX_CLASS_PITCH)
-    block = pitch * max(c - 1, 0)
-    centre = (first + last) / 2 if n else block / 2
-    top = max(0.0, centre - block / 2)
-    classes = np.column_stack((np.zeros(c), top + pitch * np.arange(c)))
-    peak = float(weights.max()) if n else 0.0
-    t = np.sqrt(np.clip(weights, 0, None) / peak) if peak > 0 else np.zeros(n)
-    radii = 1.5 + 2.5 * t  # points: the view's 3…8 px
-    height = max(last if n else 0.0, top + block)
-    return _Layout(classes, nodes, radii, headers, height)
-
-
 def _edge_path(a: np.ndarray, b: np.ndarray) -> Path:
     """A cubic curve from a class to a node, horizontal at both ends (``edgePath``)."""
     mid = (a[0] + b[0]) / 2
@@ -187,6 +149,7 @@ def plot_hypergraph(
     highlight: tuple[str, int] | None = None,
     style: str = "bipartite",
     title: str | None = None,
+    max_nodes: int | Literal["auto"] | None = "auto",
 ) -> Figure:
     """Classes × singular directions: the bipartite drawing of the HypergraphView, or Euler.
 
@@ -200,6 +163,10 @@ def plot_hypergraph(
         opaque and its classes' labels bold. It must be a node of the hypergraph.
     style:
         ``"bipartite"`` (our layout) or ``"euler"`` (``hypernetx.draw``'s rubber bands).
+    max_nodes:
+        the bipartite drawing's directions at most (the strongest of each class in turn;
+        ``None``: all). ``"auto"``: a view's own ``max_nodes``, else
+        :data:`~svdwidgets.hypergraph.layout.DEFAULT_MAX_NODES`.
 
     Praggastis et al., "The SVD of Convolutional Weights: A CNN Interpretability Framework",
     2022; HyperNetX (Joslyn et al., PNNL) for the Euler-style drawing.
@@ -207,6 +174,14 @@ def plot_hypergraph(
     if style not in STYLES:
         raise SVDWidgetsError(f"style must be one of {STYLES}; got {style!r}")
     graph = bipartite_graph(class_hypergraph)
+    if max_nodes != "auto":
+        if max_nodes is not None and (
+            isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1
+        ):
+            raise SVDWidgetsError(
+                f"max_nodes must be an int >= 1, None or 'auto'; got {max_nodes!r}"
+            )
+        graph = replace(graph, max_nodes=max_nodes)
     target = _check_highlight(graph, highlight)
     label = "Class hypergraph" if title is None else title
     if not isinstance(label, str):
@@ -236,31 +211,81 @@ def _check_highlight(graph: BipartiteGraph, highlight: Any) -> int | None:
     return j
 
 
+def _layout(graph: BipartiteGraph) -> BipartiteLayout:
+    """The layout the HypergraphView draws (:func:`.layout.bipartite_layout` of hypergraph)."""
+    return bipartite_layout(
+        graph.incidence,
+        graph.node_layers,
+        graph.node_indices,
+        len(graph.layer_names),
+        max_nodes=graph.max_nodes,
+    )
+
+
+def _headers(graph: BipartiteGraph, lay: BipartiteLayout, shown: np.ndarray) -> dict[int, str]:
+    """Each headed layer's header text: its name and how many of its directions are drawn."""
+    out = {}
+    for layer, y in enumerate(lay.layer_y):
+        if np.isfinite(y):
+            k = int(np.count_nonzero(graph.node_layers[shown] == layer))
+            total = int(np.count_nonzero(graph.node_layers == layer))
+            out[layer] = f"{graph.layer_names[layer]} ({k if k == total else f'{k} of {total}'})"
+    return out
+
+
+def _width(graph: BipartiteGraph, lay: BipartiteLayout, shown: np.ndarray) -> float:
+    """Inches: a column, wider when the labels need it (a ResNet's long layer names)."""
+    counts = graph.class_counts if len(graph.class_counts) == len(graph.class_names) else None
+    left = max(
+        (len(n) + (0 if counts is None else 8) for n in graph.class_names),
+        default=1,
+    )
+    right = [len(t) for t in _headers(graph, lay, shown).values()]
+    for j in shown.tolist():
+        layer = int(graph.node_layers[j])
+        named = 0 if np.isfinite(lay.layer_y[layer]) else 3 + len(graph.layer_names[layer])
+        right.append(len(str(int(graph.node_indices[j]))) + 8 + named)
+    return max(st.COLUMN, 0.2 + 0.055 * left + 1.8 + 0.06 * max(right, default=1))
+
+
 def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
     lay = _layout(graph)
     c, n = graph.incidence.shape
-    fig = st.new_figure(st.COLUMN, max(lay.height * ROW_INCHES + 0.95, 2.0))
+    shown = np.flatnonzero(lay.shown)
+    if len(shown) < n:
+        title += f"\nthe {len(shown)} strongest of {n} directions (max_nodes)"
+    if target is not None and not lay.shown[target]:
+        target_hidden: str | None = graph.node_ids[target]
+        target = None
+    else:
+        target_hidden = None
+    fig = st.new_figure(
+        _width(graph, lay, shown), max(lay.height / NODE_PITCH * ROW_INCHES + 0.95, 2.0)
+    )
     ax = fig.subplots()
     ax.set_axis_off()
     ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(lay.height + 0.8, -0.9)
-    weight_max = float(graph.incidence.max()) if graph.incidence.size else 0.0
+    ax.set_ylim(lay.height, 0.0)
+    drawn = graph.incidence[:, shown]
+    weight_max = float(drawn.max()) if drawn.size else 0.0
     lit_classes = set()
     if target is not None:
         lit_classes = {int(k) for k in np.flatnonzero(graph.incidence[:, target] > 0)}
 
-    # edges, lightest first so that heavier ones lie on top
-    cs, js = np.nonzero(graph.incidence > 0)
+    # edges of the drawn nodes, lightest first so that heavier ones lie on top; the more edges,
+    # the fainter each (a dense graph stays readable)
+    cs, js = np.nonzero((graph.incidence > 0) & lay.shown[None, :])
     w = graph.incidence[cs, js]
     order = np.argsort(w, kind="stable")
+    fade = edge_fade(len(w))
     paths, colors, widths = [], [], []
     for e in order:
         cls, j = int(cs[e]), int(js[e])
         t = w[e] / weight_max if weight_max > 0 else 0.0
-        alpha = 0.12 + 0.5 * t
+        alpha = (0.12 + 0.5 * t) * fade
         if target is not None:
             alpha = 0.9 if j == target else alpha * 0.5
-        paths.append(_edge_path(lay.classes[cls] + (0.03, 0), lay.nodes[j] - (0.02, 0)))
+        paths.append(_edge_path(lay.class_xy[cls] + (0.03, 0), lay.node_xy[j] - (0.02, 0)))
         colors.append(to_rgba(st.class_color(cls), alpha))
         widths.append(0.35 + 2.6 * t)
     edges = PathCollection(
@@ -272,9 +297,9 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
     # classes: a dot each, the name (and its number of inputs) to its left
     counts = graph.class_counts if len(graph.class_counts) == c else None
     ax.scatter(
-        lay.classes[:, 0],
-        lay.classes[:, 1],
-        s=30,
+        lay.class_xy[:, 0],
+        lay.class_xy[:, 1],
+        s=(2 * CLASS_RADIUS * PT_PER_PX) ** 2,
         c=[st.class_color(k) for k in range(c)],
         edgecolors="white",
         linewidths=0.6,
@@ -285,7 +310,7 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
         text = name if counts is None else f"{name} (n = {int(counts[k])})"
         ax.text(
             -0.035,
-            lay.classes[k, 1],
+            lay.class_xy[k, 1],
             text,
             ha="right",
             va="center",
@@ -293,24 +318,25 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             fontweight="bold" if k in lit_classes else "normal",
         )
 
-    # nodes: area by total weight, filled with the class colour when unique to one class
-    owners = [np.flatnonzero(graph.incidence[:, j] > 0) for j in range(n)]
+    # the drawn nodes: area by total weight, filled with the class colour when unique to a class
+    radii = lay.node_radius[shown] * PT_PER_PX  # points
+    owners = [np.flatnonzero(graph.incidence[:, j] > 0) for j in shown]
     faces = [st.class_color(int(o[0])) if o.size == 1 else "white" for o in owners]
     ax.scatter(
-        lay.nodes[:, 0],
-        lay.nodes[:, 1],
-        s=(2 * lay.radii) ** 2,
-        c=faces if n else None,
+        lay.node_xy[shown, 0],
+        lay.node_xy[shown, 1],
+        s=(2 * radii) ** 2,
+        c=faces if len(shown) else None,
         edgecolors="#444444",
         linewidths=0.6,
         zorder=3,
         clip_on=False,
     ).set_gid("hypergraph-nodes")
     # node labels in two columns, as the view: the singular index right-aligned, then σ
-    digits = max((len(str(int(i))) for i in graph.node_indices), default=1)
-    index_end = 4.0 + 2.0 * float(lay.radii.max(initial=0)) + 3.7 * digits  # points
-    for j in range(n):
-        xy = (float(lay.nodes[j, 0]), float(lay.nodes[j, 1]))
+    digits = max((len(str(int(graph.node_indices[j]))) for j in shown), default=1)
+    index_end = 4.0 + 2.0 * float(radii.max(initial=0)) + 3.7 * digits  # points
+    for j in shown.tolist():
+        xy = (float(lay.node_xy[j, 0]), float(lay.node_xy[j, 1]))
         ax.annotate(
             f"{int(graph.node_indices[j])}",
             xy,
@@ -321,8 +347,10 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             fontsize=st.SMALL,
             color="#333333",
         )
+        layer = int(graph.node_layers[j])
+        inline = "" if np.isfinite(lay.layer_y[layer]) else f" · {graph.layer_names[layer]}"
         ax.annotate(
-            f"σ {graph.node_sigmas[j]:.3g}",
+            f"σ {graph.node_sigmas[j]:.3g}{inline}",
             xy,
             xytext=(index_end + 3, 0),
             textcoords="offset points",
@@ -331,24 +359,24 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
             fontsize=st.SMALL,
             color="#666666",
         )
-    for name, y, k in lay.headers:
+    for layer, text in _headers(graph, lay, shown).items():
         ax.annotate(
-            f"{name} ({k})",
-            (1.0, y),
+            text,
+            (1.0, float(lay.layer_y[layer])),
             xytext=(-4, 0),
             textcoords="offset points",
             ha="left",
-            va="center",
+            va="baseline",
             fontsize=st.TICK,
             fontweight="bold",
         )
     if target is not None:
-        x, y = lay.nodes[target]
+        x, y = lay.node_xy[target]
         for color, width in (("white", 2.4), ("black", 1.1)):
             ax.scatter(
                 [x],
                 [y],
-                s=(2 * lay.radii[target] + 7) ** 2,
+                s=(2 * lay.node_radius[target] * PT_PER_PX + 7) ** 2,
                 facecolors="none",
                 edgecolors=color,
                 linewidths=width,
@@ -359,6 +387,8 @@ def _bipartite(graph: BipartiteGraph, target: int | None, title: str) -> Figure:
         k = len(lit_classes)
         where = f"class {graph.class_names[min(lit_classes)]}" if k == 1 else f"{k} classes"
         title += f"\nhighlighted: direction {label}, influential for {where}"
+    elif target_hidden is not None:
+        title += f"\nhighlighted: direction {target_hidden} (not among the drawn)"
     ax.set_title(title, fontsize=st.LABEL)
     handles = [
         Line2D(

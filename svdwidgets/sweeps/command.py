@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.model.folding import FOLD_BN_DEFAULT
 
 HELP = "profile many checkpoints (in process, or on a Dask cluster) into one table and figure"
 
@@ -44,7 +45,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--out", metavar="DIR", required=True, type=Path, help="the output folder")
     p.add_argument("--input-shape", metavar="C,H,W", help="one input's shape")
     p.add_argument("--method", default="auto", choices=sw.METHODS)
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into its conv")
+    p.add_argument(
+        "--fold-bn",
+        action=argparse.BooleanOptionalAction,
+        default=FOLD_BN_DEFAULT,
+        help="fold each BatchNorm into the conv before it (default: not folded)",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786)"

@@ -80,7 +80,7 @@ def _compute(
     source: Source, input_shape: tuple[int, ...] | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     import svdwidgets as sw
-    from svdwidgets.cli import table
+    from svdwidgets.analysis import layer_table as table
 
     model, own_shape = source.load()
     shape = input_shape if input_shape is not None else own_shape

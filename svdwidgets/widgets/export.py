@@ -5,8 +5,7 @@ then look for custom modules on npm; this page instead inlines ``svdwidgets-embe
 from ``labextension/embed/`` with the package: ``@jupyter-widgets/html-manager``, our views and
 the bqplot and bqscales front ends), so it renders offline from a single file. Front-end
 interactions keep working (a click selects a frequency, a bqplot click or brush selects points);
-anything computed by the kernel (``selected_indices``, ``SpectrumView.selected``) is frozen as
-exported.
+anything computed by the kernel (``SpectrumView.selected``) is frozen as exported.
 
 The bundle's first line lists the front-end modules it carries and their versions; a widget
 whose module is not among them, or whose ``_model_module_version`` range the bundled version

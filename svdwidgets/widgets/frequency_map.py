@@ -71,8 +71,11 @@ class FrequencyMap(DOMWidget):
         help="DFT indices (f_h, f_w) of the selected frequency, or None.",
     ).tag(sync=True)
     selected_indices = NDArray(
-        "int32", 1, help="Indices into spectrum.values at the selected frequency or its conjugate."
-    ).tag(sync=True, **array_serialization)
+        "int32",
+        1,
+        help="Indices into spectrum.values at the selected frequency or its conjugate "
+        "(kernel side only: the browser has its own rank_indices).",
+    )
     selection = traitlets.Instance(
         Selection, allow_none=True, help="A selection shared with linked views, or None."
     ).tag(sync=True, **widget_serialization)

@@ -18,8 +18,11 @@ The highlighting is computed in the browser, so it keeps working in an exported 
 are the selected nodes, and clicking a node selects its direction in every linked view — in the
 browser, so the links hold in an exported page too.
 
-The front end is ``HypergraphModel`` / ``HypergraphView`` in
-``labextension/src/hypergraph_view.ts`` (layout in ``hypergraph_layout.ts``).
+The layout is computed here, by :func:`svdwidgets.hypergraph.layout.bipartite_layout` (the one
+the static figure draws too), and sent as the traits ``class_xy`` ... ``edge_fade``: at most
+:attr:`HypergraphView.max_nodes` directions are drawn, the strongest of each class in turn, so
+that a ResNet-50's hundreds of candidates stay legible. The front end is ``HypergraphModel`` /
+``HypergraphView`` in ``labextension/src/hypergraph_view.ts``; it only draws.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import traitlets
 from ipywidgets import DOMWidget, widget_serialization
 
 from svdwidgets.errors import SVDWidgetsError
+from svdwidgets.hypergraph.layout import DEFAULT_MAX_NODES, bipartite_layout, edge_fade
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets.selection import Selection
@@ -41,10 +45,7 @@ from svdwidgets.widgets.serialization import NDArray, array_serialization
 if TYPE_CHECKING:
     from svdwidgets.hypergraph.classes import ClassHypergraph
 
-__all__ = ["LAYOUTS", "HypergraphView"]
-
-LAYOUTS = ("bipartite",)
-"""The layouts the front end draws."""
+__all__ = ["HypergraphView"]
 
 
 class HypergraphView(DOMWidget):
@@ -87,10 +88,28 @@ class HypergraphView(DOMWidget):
     threshold = traitlets.Float(
         None, allow_none=True, help="The hypergraph's threshold (shown; the kernel sets it)."
     ).tag(sync=True)
-    graph_layout = traitlets.Enum(
-        LAYOUTS,
-        default_value="bipartite",
-        help="How to draw it (not `layout`: DOMWidget.layout is the CSS box of every widget).",
+    max_nodes = traitlets.Int(
+        DEFAULT_MAX_NODES,
+        allow_none=True,
+        help="Directions drawn at most: the strongest of each class in turn (None: all).",
+    ).tag(sync=True)
+    class_xy = NDArray(
+        "float32", 2, help="(C, 2): each class's place (x in columns, y in px; computed)."
+    ).tag(sync=True, **array_serialization)
+    node_xy = NDArray(
+        "float32", 2, help="(N, 2): each node's place; NaN for a node not drawn (computed)."
+    ).tag(sync=True, **array_serialization)
+    node_radius = NDArray(
+        "float32", 1, help="(N,): each node's radius in px; NaN when not drawn (computed)."
+    ).tag(sync=True, **array_serialization)
+    layer_y = NDArray(
+        "float32", 1, help="(L,): each layer header's baseline; NaN without nodes (computed)."
+    ).tag(sync=True, **array_serialization)
+    graph_height = traitlets.Float(0.0, help="Height of the drawing in px (computed).").tag(
+        sync=True
+    )
+    edge_fade = traitlets.Float(
+        1.0, help="Factor on every edge's opacity: < 1 when many edges are drawn (computed)."
     ).tag(sync=True)
     selected_nodes = traitlets.List(traitlets.Int(), help="Indices of the selected nodes.").tag(
         sync=True
@@ -120,6 +139,7 @@ class HypergraphView(DOMWidget):
             for name, value in kwargs.items():
                 setattr(self, name, value)
         self._check_shapes()
+        self._place()
 
     @classmethod
     def from_hypergraph(
@@ -127,7 +147,6 @@ class HypergraphView(DOMWidget):
         hypergraph: ClassHypergraph,
         *,
         title: str | None = None,
-        graph_layout: str = "bipartite",
         selected_nodes: Sequence[int] = (),
         selected_classes: Sequence[int] = (),
         **kwargs: Any,
@@ -140,8 +159,6 @@ class HypergraphView(DOMWidget):
                 "HypergraphView.from_hypergraph needs a ClassHypergraph "
                 f"(svdwidgets.class_hypergraph), got {type(hypergraph).__name__}"
             )
-        if graph_layout not in LAYOUTS:
-            raise SVDWidgetsError(f"graph_layout must be one of {LAYOUTS}, got {graph_layout!r}")
         class_names = [str(c) for c in hypergraph.class_names]
         if not class_names:
             raise SVDWidgetsError(
@@ -163,7 +180,6 @@ class HypergraphView(DOMWidget):
             node_sigmas=members["sigma"].to_numpy(),
             incidence=incidence.to_numpy(),
             threshold=None if threshold is None else float(threshold),
-            graph_layout=graph_layout,
             selected_nodes=list(selected_nodes),
             selected_classes=list(selected_classes),
             **kwargs,
@@ -242,6 +258,64 @@ class HypergraphView(DOMWidget):
             )
         if not np.all(np.isfinite(self.incidence)) or (self.incidence < 0).any():
             raise SVDWidgetsError("incidence weights must be finite and non-negative")
+
+    @traitlets.observe(
+        "class_names", "layer_names", "node_layers", "node_indices", "incidence", "max_nodes"
+    )
+    def _on_data(self, change: traitlets.Bunch) -> None:
+        self._place()
+
+    def _place(self) -> None:
+        """Compute the layout (:mod:`svdwidgets.hypergraph.layout`) the front end draws.
+
+        While the arrays are being replaced one by one (outside ``hold_trait_notifications``)
+        and disagree in size, nothing is drawn: the layout is emptied until they agree again.
+        """
+        c, n, n_layers = len(self.class_names), len(self.node_layers), len(self.layer_names)
+        consistent = (
+            self.incidence.shape == (c, n)
+            and len(self.node_indices) == n
+            and (
+                n == 0 or 0 <= int(self.node_layers.min()) <= int(self.node_layers.max()) < n_layers
+            )
+            and bool(np.all(np.isfinite(self.incidence)))
+            and not (self.incidence < 0).any()
+        )
+        with self.hold_sync():
+            if not consistent:
+                self.class_xy = np.zeros((0, 2), dtype=np.float32)
+                self.node_xy = np.zeros((0, 2), dtype=np.float32)
+                self.node_radius = np.zeros(0, dtype=np.float32)
+                self.layer_y = np.zeros(0, dtype=np.float32)
+                self.graph_height = 0.0
+                self.edge_fade = 1.0
+                return
+            lay = bipartite_layout(
+                self.incidence,
+                self.node_layers,
+                self.node_indices,
+                n_layers,
+                max_nodes=self.max_nodes,
+            )
+            self.class_xy = lay.class_xy
+            self.node_xy = lay.node_xy
+            self.node_radius = lay.node_radius
+            self.layer_y = lay.layer_y
+            self.graph_height = lay.height
+            drawn = self.incidence[:, np.isfinite(lay.node_xy[:, 1])]
+            self.edge_fade = edge_fade(int(np.count_nonzero(drawn)))
+
+    @property
+    def shown_nodes(self) -> list[int]:
+        """The nodes drawn (at most :attr:`max_nodes`, the strongest of each class in turn)."""
+        return [int(j) for j in np.flatnonzero(np.isfinite(self.node_xy[:, 1]))]
+
+    @traitlets.validate("max_nodes")
+    def _check_max_nodes(self, proposal: traitlets.Bunch) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 1:
+            raise TraitValueError(f"max_nodes must be >= 1 or None (every node); got {value}")
+        return value
 
     @traitlets.validate("selected_nodes")
     def _check_nodes(self, proposal: traitlets.Bunch) -> list[int]:

@@ -59,6 +59,18 @@ COMPARE_METHODS = ("fft", "exact", "unfolded")
 #: Selected indices drawn one by one up to this many; above it only those on the sent curve.
 MAX_HIGHLIGHT = 2000
 
+#: The selection marker's area in px² (bqplot's size): ~12 px across, the points are 14 (~4 px).
+SELECTED_SIZE = 110
+#: Its outline, so that it reads on the points and on either theme's background.
+SELECTED_OUTLINE = "black"
+#: How a point selected in the browser (no kernel needed) looks: opaque, red, outlined.
+SELECTED_POINT_STYLE = {
+    "opacity": 1.0,
+    "fill": COLORS["selected"],
+    "stroke": SELECTED_OUTLINE,
+    "stroke-width": 1.5,
+}
+
 
 def brush_to_indices(x0: float, x1: float, n: int) -> tuple[int, int] | None:
     """The indices ``i`` whose rank ``i + 1`` lies in ``[x0, x1]``, as ``(first, last)``."""
@@ -314,8 +326,8 @@ class SpectrumView(ipw.VBox):
         if self._selection is not None:
             # the browser marks a clicked point itself (the SpectrumLink maps it to an index)
             self._points.interactions = {"click": "select", "hover": "tooltip"}
-            self._points.selected_style = {"opacity": 1.0, "fill": COLORS["selected"]}
-            self._points.unselected_style = {}
+            self._points.selected_style = SELECTED_POINT_STYLE
+            self._points.unselected_style = {"opacity": 0.3}
         self._overlays = {
             m: bq.Lines(
                 scales=sc,
@@ -328,11 +340,13 @@ class SpectrumView(ipw.VBox):
             )
             for m in COMPARE_METHODS
         }
+        # the selection: drawn last (above the points), larger than them, outlined
         self._sel_points = bq.Scatter(
             scales=sc,
             colors=[COLORS["selected"]],
-            default_size=50,
-            stroke="white",
+            default_size=SELECTED_SIZE,
+            stroke=SELECTED_OUTLINE,
+            stroke_width=1.5,
         )
         self._ax_rank = bq.Axis(
             scale=self._xs_sorted, label="rank i + 1 (index i)", tick_format="d"
@@ -369,8 +383,9 @@ class SpectrumView(ipw.VBox):
         self._sel_esd = bq.Scatter(
             scales=se,
             colors=[COLORS["selected"]],
-            default_size=40,
-            stroke="white",
+            default_size=SELECTED_SIZE,
+            stroke=SELECTED_OUTLINE,
+            stroke_width=1.5,
         )
         self._ax_lambda = bq.Axis(scale=self._xs_esd, label="λ = σ² (eigenvalue of AᵀA)")
         self._ax_density = bq.Axis(

@@ -1,4 +1,4 @@
-"""Tests of svdwidgets.core.rmt: Marchenko–Pastur and power-law fits, ranks, WeightWatcher row."""
+"""Tests of svdwidgets.core.rmt: Marchenko–Pastur and power-law fits, ranks, the RMT row."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from svdwidgets.core.rmt import (
     mp_cdf,
     mp_pdf,
     power_law_fit,
+    rmt_row,
     stable_rank,
-    weightwatcher_row,
 )
 from svdwidgets.errors import SVDWidgetsError
 
@@ -263,8 +263,8 @@ def test_heavy_tailed_spectrum_versus_random() -> None:
     shape = (1000, 500)
     random = svdvals(rng.normal(size=shape))
     heavy = svdvals(rng.standard_t(2.0, size=shape))
-    random_row = weightwatcher_row(random, *shape)
-    heavy_row = weightwatcher_row(heavy, *shape)
+    random_row = rmt_row(random, *shape)
+    heavy_row = rmt_row(heavy, *shape)
     assert random_row["alpha"] > 4.0
     assert heavy_row["alpha"] < 4.0
     assert random_row["ks_mp"] < 0.01 < heavy_row["ks_mp"]
@@ -289,10 +289,10 @@ def test_stable_and_effective_rank_by_hand() -> None:
     assert stable_rank([5.0, 0.0, 0.0]) == 1.0
 
 
-def test_weightwatcher_row_is_consistent() -> None:
+def test_rmt_row_is_consistent() -> None:
     rng = np.random.default_rng(7)
     s = svdvals(rng.normal(size=(300, 100)))
-    row = weightwatcher_row(s, 300, 100)
+    row = rmt_row(s, 300, 100)
     assert list(row) == [
         "alpha",
         "alpha_weighted",
@@ -357,7 +357,7 @@ def test_weightwatcher_row_is_consistent() -> None:
         (lambda: effective_rank(torch.ones(2, 2)), r"shape \(2, 2\)"),
         (lambda: effective_rank(torch.ones(2, dtype=torch.complex64)), r"torch\.complex64"),
         (lambda: effective_rank(["a", "b"]), r"got \['a', 'b'\]"),
-        (lambda: weightwatcher_row(np.arange(1.0, 6.0), 5, 5), r"got 5 positive value\(s\)"),
+        (lambda: rmt_row(np.arange(1.0, 6.0), 5, 5), r"got 5 positive value\(s\)"),
     ],
 )
 def test_bad_input_names_the_value(call: object, match: str) -> None:

@@ -281,6 +281,45 @@ def test_plot_hypergraph_draws_one_curve_per_incidence(
         plots.plot_hypergraph({"a": [1]})
 
 
+def test_the_figure_and_the_view_draw_the_same_layout(
+    hg: sw.ClassHypergraph, artifacts: Path
+) -> None:
+    """The node and class coordinates of the figure are the HypergraphView's traits."""
+    from svdwidgets.widgets import HypergraphView
+
+    for max_nodes in (None, 5):
+        view = HypergraphView.from_hypergraph(hg, max_nodes=max_nodes)
+        fig = plots.plot_view(view)
+        shown = view.shown_nodes
+        assert len(shown) == (len(view.node_ids) if max_nodes is None else 5)
+        nodes = _by_gid(fig, "hypergraph-nodes").get_offsets()
+        np.testing.assert_allclose(nodes, view.node_xy[shown], rtol=1e-6)
+        classes = _by_gid(fig, "hypergraph-classes").get_offsets()
+        np.testing.assert_allclose(classes, view.class_xy, rtol=1e-6)
+        edges = _by_gid(fig, "hypergraph-edges")
+        assert len(edges.get_paths()) == np.count_nonzero(view.incidence[:, shown])
+        ends = np.array([p.vertices[-1] for p in edges.get_paths()])
+        assert {round(float(y), 3) for y in ends[:, 1]} <= {
+            round(float(y), 3) for y in view.node_xy[shown, 1]
+        }
+        # a layer with one drawn direction has no header: its node's label names the layer
+        texts = {t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))}
+        for j in shown:
+            layer = int(view.node_layers[j])
+            name = view.layer_names[layer]
+            if np.isnan(view.layer_y[layer]):
+                assert any(t.endswith(f" · {name}") for t in texts), name
+            else:
+                assert any(t.startswith(f"{name} (") for t in texts), name
+    # the same cut from a ClassHypergraph directly
+    again = plots.plot_hypergraph(hg, max_nodes=5)
+    np.testing.assert_allclose(
+        _by_gid(again, "hypergraph-nodes").get_offsets(), view.node_xy[shown], rtol=1e-6
+    )
+    with pytest.raises(SVDWidgetsError, match="max_nodes must be an int >= 1, None or 'auto'"):
+        plots.plot_hypergraph(hg, max_nodes=0)
+
+
 def test_plot_gallery_shows_each_image(bundle: Any, artifacts: Path) -> None:
     # dataset examples as uint8 (N, H, W, C), the layout of featurevis' Rendering.images
     picked = np.arange(0, 1000, 100)

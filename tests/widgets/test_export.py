@@ -60,7 +60,8 @@ def test_export_is_self_contained(tmp_path: Path) -> None:
     assert fmap["state"]["selected_frequency"] == [1, 2]
     # arrays stay binary: base64 buffers with dtype and shape, not lists of floats
     paths = {tuple(b["path"]): b for b in fmap["buffers"]}
-    assert paths.keys() >= {("frequency_values", "buffer"), ("selected_indices", "buffer")}
+    assert paths.keys() >= {("frequency_values", "buffer"), ("rank_indices", "buffer")}
+    assert ("selected_indices", "buffer") not in paths  # kernel side only: not on the page
     assert {b["encoding"] for b in paths.values()} == {"base64"}
     assert fmap["state"]["frequency_values"]["shape"] == [6, 6, 3]
     assert page.count('<script type="application/vnd.jupyter.widget-view+json">') == 1

@@ -61,7 +61,8 @@ def test_traits_from_a_class_hypergraph() -> None:
     np.testing.assert_allclose(w.node_sigmas, members["sigma"].to_numpy())
     assert [w.layer_names[i] for i in w.node_layers] == list(members["layer"])
     np.testing.assert_array_equal(w.class_counts, [10, 11, 12])
-    assert w.threshold == 0.5 and w.graph_layout == "bipartite"
+    assert w.threshold == 0.5 and w.max_nodes == 48
+    assert not hasattr(w, "graph_layout")  # the one-value enum is gone (one layout)
     assert w.layout.__class__.__name__ == "Layout"  # the DOMWidget's CSS box is untouched
     assert w.title == "Class hypergraph"
     assert w.selected_nodes == [] and w.selected_classes == [] and w.highlight is None
@@ -76,6 +77,10 @@ def test_state_round_trips_as_binary_buffers() -> None:
         ("node_indices", "int32"),
         ("node_sigmas", "float32"),
         ("class_counts", "int32"),
+        ("class_xy", "float32"),
+        ("node_xy", "float32"),
+        ("node_radius", "float32"),
+        ("layer_y", "float32"),
     ]:
         assert set(state[name]) == {"dtype", "shape", "buffer"}
         assert state[name]["dtype"] == dtype
@@ -175,8 +180,42 @@ def test_inconsistent_arrays_are_errors() -> None:
             node_sigmas=[1.0],
             incidence=[[np.nan]],
         )
-    with pytest.raises(SVDWidgetsError, match=r"graph_layout must be one of.*'circle'"):
-        HypergraphView.from_hypergraph(_hypergraph(), graph_layout="circle")
+    with pytest.raises(SVDWidgetsError, match=r"max_nodes must be >= 1 or None.*got 0"):
+        HypergraphView.from_hypergraph(_hypergraph(), max_nodes=0)
+
+
+def test_the_layout_travels_as_traits_and_follows_the_data() -> None:
+    """The coordinates are bipartite_layout's, recomputed when the data or max_nodes change."""
+    from svdwidgets.hypergraph.layout import bipartite_layout
+
+    w = HypergraphView.from_hypergraph(_hypergraph())
+    lay = bipartite_layout(w.incidence, w.node_layers, w.node_indices, len(w.layer_names))
+    np.testing.assert_allclose(w.node_xy, lay.node_xy, rtol=1e-6)
+    np.testing.assert_allclose(w.class_xy, lay.class_xy, rtol=1e-6)
+    np.testing.assert_allclose(w.node_radius, lay.node_radius, rtol=1e-6)
+    np.testing.assert_allclose(w.layer_y, lay.layer_y, rtol=1e-6)
+    assert w.graph_height == lay.height and w.shown_nodes == list(range(len(w.node_ids)))
+    np.testing.assert_array_equal(_wire(w, "node_xy"), w.node_xy)
+
+    sent: list[str] = []
+    w.observe(lambda ch: sent.append(ch["name"]), ["node_xy", "graph_height"])
+    w.max_nodes = 2
+    assert len(w.shown_nodes) == 2 and "node_xy" in sent
+    hidden = [j for j in range(len(w.node_ids)) if j not in w.shown_nodes]
+    assert np.isnan(w.node_xy[hidden]).all() and np.isnan(w.node_radius[hidden]).all()
+    assert w.graph_height < lay.height
+
+    # the arrays replaced one at a time: empty while they disagree, placed when they agree
+    with w.hold_trait_notifications():
+        w.class_names = ["a"]
+        w.incidence = np.ones((1, 2), dtype=np.float32)
+        w.node_layers = np.zeros(2, dtype=np.int32)
+        w.node_indices = np.array([3, 1], dtype=np.int32)
+        w.node_sigmas = np.ones(2, dtype=np.float32)
+        w.class_counts = np.zeros(0, dtype=np.int32)
+    assert w.node_xy.shape == (2, 2) and w.node_xy[1, 1] < w.node_xy[0, 1]  # index order
+    w.class_names = ["a", "b"]
+    assert w.node_xy.shape == (0, 2) and w.graph_height == 0.0
 
 
 def test_threshold_changes_keep_the_nodes_in_range() -> None:

@@ -86,8 +86,8 @@ def test_the_mp_overlay_carries_the_bulk_mass(prof: sw.Profile) -> None:
     # the same fits as the profile's table (same block shape, same functions)
     row = prof.entry("block.conv1").fits()
     assert fits.mp is not None and fits.tail is not None
-    assert fits.mp.sigma_mp == pytest.approx(row["sigma_mp"])
-    assert fits.mp.num_spikes == row["num_spikes"]
+    assert fits.mp.sigma_mp == pytest.approx(row["mp_sigma"])
+    assert fits.mp.num_spikes == row["mp_spikes"]
     assert fits.tail.alpha == pytest.approx(row["alpha"])
     assert fits.big == 32  # one 32 x 32 frequency block
     n = values.numel()
@@ -252,3 +252,18 @@ def test_helpers_check_their_input() -> None:
     assert hist.n_zero == 1 and hist.counts.sum() == 3 and hist.total == 4
     mp = rmt.marchenko_pastur_fit(np.ones(4), 4, 4)
     assert mp_bin_counts([0.0, 10.0], mp, 4)[0] == pytest.approx(mp.num_bulk)
+
+
+def test_the_selection_is_drawn_above_the_points_larger_and_outlined(prof: sw.Profile) -> None:
+    from svdwidgets.widgets.selection import Selection
+
+    view = SpectrumView(prof, prof.layers[0], selection=Selection(layer=prof.layers[0]))
+    marks = view._fig_sorted.marks
+    assert marks[-1] is view._sel_points  # drawn last: above the points
+    assert view._sel_points.default_size >= 6 * view._points.default_size  # ~2.5x across
+    assert view._sel_points.stroke == "black" and view._sel_points.stroke_width >= 1.5
+    assert view._fig_esd.marks[-1] is view._sel_esd and view._sel_esd.stroke == "black"
+    # a point clicked in the browser (no kernel): opaque, red, outlined; the others fade
+    style = view._points.selected_style
+    assert style["fill"] == "#d62728" and style["stroke"] == "black" and style["opacity"] == 1
+    assert view._points.unselected_style["opacity"] < 0.55

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  bipartiteLayout,
+  GEOMETRY,
   classesOf,
-  groupByLayer,
+  coordinatesFit,
   highlighted,
   nodesOf,
+  placeLayout,
   truncate
 } from '../hypergraph_layout';
 import { HypergraphModel, HypergraphView } from '../hypergraph_view';
@@ -26,6 +27,13 @@ const INCIDENCE = [
   0.4, 0.0, 0.3, 0.2, 0.0, 0.0,
   0.1, 0.3, 0.0, 0.2, 0.4, 0.0
 ];
+
+// the kernel's layout of this graph (svdwidgets.hypergraph.layout.bipartite_layout)
+const CLASS_Y = [34, 95, 156];
+const NODE_Y = [52, 34, 112, 94, 130, 156];
+const RADIUS = [8, 6.536, 6.873, 6.162, 6.162, 6.873];
+// fc has a single node: no header (NaN), its label names the layer
+const LAYER_Y = [22, 82, NaN];
 
 function wire(dtype: string, shape: number[], values: number[]) {
   const data = dtype === 'int32' ? new Int32Array(values) : new Float32Array(values);
@@ -53,6 +61,11 @@ async function makeView(state: Record<string, unknown> = {}) {
       node_sigmas: wire('float32', [6], SIGMAS),
       incidence: wire('float32', [3, 6], INCIDENCE),
       threshold: 0.5,
+      class_xy: wire('float32', [3, 2], COORDS.classXY),
+      node_xy: wire('float32', [6, 2], COORDS.nodeXY),
+      node_radius: wire('float32', [6], RADIUS),
+      layer_y: wire('float32', [3], LAYER_Y),
+      graph_height: 174,
       ...state
     }
   )) as HypergraphModel;
@@ -73,64 +86,61 @@ const click = (e: Element, init: MouseEventInit = {}) =>
   e.dispatchEvent(new MouseEvent('click', { bubbles: true, ...init }));
 
 const INC = { nClasses: 3, nNodes: 6, data: INCIDENCE };
-const SHAPE = {
-  classNames: CLASSES,
-  layerNames: LAYERS,
-  nodeLayers: NODE_LAYERS,
-  nodeIndices: NODE_INDICES,
-  nodeWeights: [1.0, 0.5, 0.6, 0.4, 0.4, 0.6]
+const SHAPE = { classNames: CLASSES, layerNames: LAYERS, nodeLayers: NODE_LAYERS };
+const COORDS = {
+  classXY: ([] as number[]).concat(...CLASS_Y.map(y => [0, y])),
+  nodeXY: ([] as number[]).concat(...NODE_Y.map(y => [1, y])),
+  nodeRadius: RADIUS,
+  layerY: LAYER_Y,
+  height: 174
+};
+// max_nodes=3: the kernel keeps nodes 0, 4 and 5
+const CUT = {
+  classXY: [0, 18, 0, 44, 0, 70],
+  nodeXY: [1, 18, 1, NaN, 1, NaN, 1, NaN, 1, 44, 1, 70],
+  nodeRadius: [8, NaN, NaN, NaN, 6.162, 6.873],
+  layerY: [NaN, NaN, NaN],
+  height: 88
 };
 
-describe('bipartite layout', () => {
-  it('groups nodes by layer in network order, by singular index inside', () => {
-    expect(groupByLayer(SHAPE)).toEqual([
-      { layer: 0, nodes: [1, 0] },
-      { layer: 1, nodes: [3, 2, 4] },
-      { layer: 2, nodes: [5] }
-    ]);
-  });
-
-  it('keeps every class and node inside the box, classes left of nodes, one row per node', () => {
+describe('placing the kernel\'s layout', () => {
+  it('keeps the kernel\'s y, puts the columns apart with room for the labels', () => {
     for (const width of [200, 640, 1200]) {
-      const lay = bipartiteLayout(SHAPE, width, 12);
-      expect(lay.classes).toHaveLength(3);
-      expect(lay.nodes).toHaveLength(6);
+      const lay = placeLayout(SHAPE, COORDS, width, 12);
       expect(lay.width).toBeGreaterThanOrEqual(width);
-      for (const p of [...lay.classes, ...lay.nodes]) {
-        expect(p.x).toBeGreaterThan(0);
-        expect(p.x).toBeLessThan(lay.width);
-        expect(p.y).toBeGreaterThan(0);
-        expect(p.y).toBeLessThan(lay.height);
-      }
-      expect(Math.max(...lay.classes.map(p => p.x))).toBeLessThan(
-        Math.min(...lay.nodes.map(p => p.x))
-      );
-      const ys = lay.nodes.map(p => p.y);
-      expect(new Set(ys).size).toBe(6); // no two nodes on the same row
-      // layer order, then index order: node 1 (index 0) above node 0 (index 1), stem above fc
-      expect(ys[1]).toBeLessThan(ys[0]);
-      expect(ys[0]).toBeLessThan(ys[3]);
-      expect(ys[4]).toBeLessThan(ys[5]);
-      expect(lay.layers.map(l => l.name)).toEqual(LAYERS);
-      // the heaviest node is the largest
-      expect(lay.nodes[0].r).toBe(Math.max(...lay.nodes.map(p => p.r)));
+      expect(lay.height).toBe(174);
+      expect(lay.classes.map(p => p.y)).toEqual(CLASS_Y);
+      expect(lay.nodes.map(p => p.y)).toEqual(NODE_Y);
+      expect(lay.nodes.map(p => p.r)).toEqual(RADIUS);
+      const cx = new Set(lay.classes.map(p => p.x));
+      const nx = new Set(lay.nodes.map(p => p.x));
+      expect(cx.size).toBe(1);
+      expect(nx.size).toBe(1);
+      const [classX, nodeX] = [[...cx][0], [...nx][0]];
+      expect(classX).toBeGreaterThan(lay.classLabelX);
+      expect(nodeX - classX).toBeGreaterThanOrEqual(GEOMETRY.minEdgeSpan);
+      expect(nodeX + 8).toBeLessThan(lay.nodeLabelX); // the largest radius, then the labels
+      expect(lay.nodeLabelX).toBeLessThan(lay.width);
+      expect(lay.layers.map(l => [l.name, l.y, l.nodes])).toEqual([
+        ['stem.conv', 22, [1, 0]],
+        ['block.conv1', 82, [3, 2, 4]]
+      ]);
+      expect(lay.shown).toBe(6);
     }
   });
 
-  it('stays in bounds with many classes and few nodes, and with no nodes', () => {
-    const many = { ...SHAPE, classNames: Array.from({ length: 40 }, (_, i) => `c${i}`) };
-    const lay = bipartiteLayout(many, 500, 12);
-    for (const p of lay.classes) {
-      expect(p.y).toBeGreaterThan(0);
-      expect(p.y).toBeLessThan(lay.height);
-    }
-    const empty = bipartiteLayout(
-      { ...SHAPE, nodeLayers: [], nodeIndices: [], nodeWeights: [] },
-      500,
-      12
-    );
-    expect(empty.nodes).toHaveLength(0);
-    expect(empty.classes.every(p => p.y > 0 && p.y < empty.height)).toBe(true);
+  it('leaves out the nodes and layers the kernel did not place (NaN)', () => {
+    const lay = placeLayout(SHAPE, CUT, 640, 12);
+    expect(lay.shown).toBe(3);
+    expect(lay.nodes.map(p => p.shown)).toEqual([true, false, false, false, true, true]);
+    expect(lay.layers).toEqual([]); // one node per layer: no headers, the labels name them
+  });
+
+  it('checks that the coordinates fit the graph', () => {
+    expect(coordinatesFit(SHAPE, COORDS)).toBe(true);
+    expect(coordinatesFit(SHAPE, { ...COORDS, nodeRadius: RADIUS.slice(1) })).toBe(false);
+    expect(coordinatesFit(SHAPE, { ...COORDS, layerY: [22, 82] })).toBe(false);
+    expect(coordinatesFit({ ...SHAPE, classNames: ['a'] }, COORDS)).toBe(false);
   });
 
   it('derives memberships from the incidence', () => {
@@ -155,7 +165,7 @@ describe('HypergraphView', () => {
     const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label')).map(
       t => t.firstChild!.textContent
     );
-    expect(headers).toEqual(LAYERS);
+    expect(headers).toEqual(LAYERS.slice(0, 2)); // fc: one node, named in its label
     expect(view.el.querySelector('.svdw-hg-title')!.textContent).toBe('Class hypergraph');
     expect(view.el.querySelector('.svdw-hg-threshold')!.textContent).toBe('threshold 0.5');
     expect(marked(view, 'node', 'svdw-hg-unique')).toEqual([4, 5]);
@@ -175,6 +185,48 @@ describe('HypergraphView', () => {
           .getAttribute('stroke-width')
       );
     expect(width(0, 5)).toBeGreaterThan(width(2, 0));
+  });
+
+  it('draws each element where the kernel\'s coordinates put it, and only the drawn nodes', async () => {
+    const { view } = await makeView();
+    const cy = (e: Element) => Number(e.querySelector('circle')!.getAttribute('cy'));
+    expect([0, 1, 2, 3, 4, 5].map(j => cy(node(view, j)))).toEqual(NODE_Y);
+    expect([0, 1, 2].map(c => cy(klass(view, c)))).toEqual(CLASS_Y);
+    const r = (j: number) => Number(node(view, j).querySelector('circle')!.getAttribute('r'));
+    expect([0, 1, 2, 3, 4, 5].map(r)).toEqual(RADIUS.map(v => Math.round(v * 100) / 100));
+    const headers = Array.from(view.el.querySelectorAll('.svdw-hg-layer-label'));
+    expect(headers.map(t => Number(t.getAttribute('y')))).toEqual(LAYER_Y.slice(0, 2));
+    expect(view.el.querySelector('svg')!.getAttribute('height')).toBe('174');
+    expect(node(view, 5).querySelectorAll('text')[1].textContent).toBe('σ 0.125 · fc');
+
+    const { view: cut } = await makeView({
+      class_xy: wire('float32', [3, 2], CUT.classXY),
+      node_xy: wire('float32', [6, 2], CUT.nodeXY),
+      node_radius: wire('float32', [6], CUT.nodeRadius),
+      layer_y: wire('float32', [3], CUT.layerY),
+      graph_height: 88,
+      edge_fade: 0.5
+    });
+    const drawn = Array.from(cut.el.querySelectorAll('.svdw-hg-node'));
+    expect(drawn.map(g => g.getAttribute('data-node'))).toEqual(['0', '4', '5']);
+    expect(drawn.map(cy)).toEqual([18, 44, 70]);
+    const edges = Array.from(cut.el.querySelectorAll('.svdw-hg-edge'));
+    expect(edges).toHaveLength(5); // node 0 in 3 classes, 4 and 5 in one each
+    expect(new Set(edges.map(e => e.getAttribute('data-node')))).toEqual(new Set(['0', '4', '5']));
+    // the heaviest drawn edge (0.6) at full weight: (0.12 + 0.5) x edge_fade 0.5
+    const heavy = cut.el.querySelector('.svdw-hg-edge[data-class="0"][data-node="5"]')!;
+    expect(Number(heavy.getAttribute('stroke-opacity'))).toBeCloseTo(0.31, 2);
+    expect(cut.el.querySelector('.svdw-hg-status')!.textContent).toContain(
+      'the 3 strongest of 6 directions drawn'
+    );
+    // one drawn node per layer: no headers, each node's label names its layer
+    expect(cut.el.querySelectorAll('.svdw-hg-layer-label')).toHaveLength(0);
+    expect(node(cut, 4).querySelectorAll('text')[1].textContent).toBe('σ 0.500 · block.conv1');
+    cut.model.set('highlight', ['stem.conv', 0]); // node 1: not drawn
+    expect(cut.el.querySelector('.svdw-hg-ring')).toBeNull();
+    expect(cut.el.querySelector('.svdw-hg-status')!.textContent).toContain(
+      'marked stem.conv:0 (not drawn)'
+    );
   });
 
   it('shows class names as text, never as HTML', async () => {
@@ -256,5 +308,9 @@ describe('HypergraphView', () => {
     const { view } = await makeView({ class_names: ['only one'] });
     expect(view.el.querySelectorAll('.svdw-hg-node')).toHaveLength(0);
     expect(view.el.querySelector('.svdw-hg-status')!.textContent).toBe('no hypergraph');
+    const { view: stale } = await makeView({ node_radius: wire('float32', [5], RADIUS.slice(1)) });
+    expect(stale.el.querySelectorAll('.svdw-hg-node')).toHaveLength(0);
+    const { view: none } = await makeView({ node_xy: null });
+    expect(none.el.querySelectorAll('.svdw-hg-node')).toHaveLength(0);
   });
 });

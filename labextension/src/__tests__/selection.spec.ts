@@ -267,6 +267,12 @@ describe('FrequencyMap and HypergraphView on a shared selection', () => {
       node_indices: wire('int32', [3], [0, 4, 2]),
       node_sigmas: wire('float32', [3], [3, 2, 1]),
       incidence: wire('float32', [2, 3], [0.5, 0.5, 0, 0, 0.4, 0.6]),
+      // the kernel's layout of this graph (svdwidgets.hypergraph.layout.bipartite_layout)
+      class_xy: wire('float32', [2, 2], [0, 34, 0, 78]),
+      node_xy: wire('float32', [3, 2], [1, 34, 1, 52, 1, 78]),
+      node_radius: wire('float32', [3], [6.727, 8, 7.082]),
+      layer_y: wire('float32', [2], [22, NaN]),
+      graph_height: 96,
       selection: ref(sel)
     });
     const view = (await manager.create_view(m)) as HypergraphView;
