@@ -180,6 +180,15 @@ class Explorer(ipw.VBox):
         self.frequency_map = FrequencyMap(selection=self.selection)
         self._fmap_note = ipw.HTML()
         self._fmap_note.add_class("svdw-ex-note")
+        from svdwidgets.featurevis.jobs import RenderQueue
+
+        # the Explorer owns the render jobs; the gallery only draws what they report
+        self.jobs = RenderQueue(
+            self.profile,
+            data=self.data,
+            cache=cache,
+            options=check_render_options(render_options),
+        )
         self.gallery = VectorGallery(
             self.profile,
             first,
@@ -189,9 +198,9 @@ class Explorer(ipw.VBox):
             class_names=self.class_names,
             n_examples=n_examples,
             selection=self.selection,
-            cache=cache,
             render_options=render_options,
             autostart=False,
+            jobs=self.jobs,
             layout=ipw.Layout(flex="3 1 420px", min_width="0"),
         )
         self.hypergraph_view = (
@@ -292,7 +301,7 @@ class Explorer(ipw.VBox):
         return self.gallery.wait(timeout)
 
     def close(self) -> None:
-        """Stop the gallery's renders and its thread, and close every widget the Explorer made.
+        """Stop the render jobs and their thread, and close every widget the Explorer made.
 
         Afterwards nothing of the Explorer stays registered with the kernel
         (``ipywidgets.Widget.widgets``), and a selection starts no render.
@@ -303,9 +312,12 @@ class Explorer(ipw.VBox):
             self.selection.unobserve(self._on_selection, names=["layer", "indices"])
         except (AttributeError, ValueError):
             pass
+        jobs = getattr(self, "jobs", None)
+        if jobs is not None:
+            jobs.close()  # first: cancels and joins the worker before the views it updates close
         gallery = getattr(self, "gallery", None)
         if gallery is not None:
-            gallery.close()  # first: stops the worker before the views it updates close
+            gallery.close()
         analysis = getattr(self, "analysis", None)
         if analysis is not None and getattr(self, "_own_analysis", False):
             analysis.close()  # cancels its jobs; one handed in stays open

@@ -5,13 +5,19 @@
  * rendered image (PNG bytes from the kernel), σ, the objective before and after, and the
  * dataset inputs that score highest on it. Clicking a card selects its direction in the shared
  * selection; a selection made elsewhere highlights the card of the direction (or of its
- * conjugate twin, listed in `aliases`). Every caption is set as text, never parsed as HTML.
+ * conjugate twin, listed in `aliases`) and scrolls it into view. Every caption is set as text,
+ * never parsed as HTML.
+ *
+ * A card the kernel finishes arrives alone, as a `card` message (`ICardMessage`): the model
+ * replaces that item and the views redraw that card only; `items` as a whole changes only
+ * when the set of cards does (a new layer, an added card, a cancel).
  */
 import {
   DOMWidgetModel,
   DOMWidgetView,
   ISerializers,
-  WidgetModel
+  WidgetModel,
+  put_buffers
 } from '@jupyter-widgets/base';
 
 import { followSelection, select, selectedIn, selectionSerializers } from './selection';
@@ -33,6 +39,14 @@ export interface IGalleryItem {
   example_labels: string[];
   example_scores: number[];
   message: string;
+}
+
+/** One updated card (`_CardMessage` in Python): its PNGs travel as binary buffers. */
+export interface ICardMessage {
+  event: 'card';
+  position: number;
+  card: IGalleryItem;
+  buffer_paths: Array<Array<string | number>>;
 }
 
 /** The synced traits, in the order of the Python class. */
@@ -78,6 +92,34 @@ export class VectorGalleryModel extends DOMWidgetModel {
     ...selectionSerializers
   };
 
+  initialize(attributes: any, options: any): void {
+    super.initialize(attributes, options);
+    this.on('msg:custom', this._onMessage, this);
+  }
+
+  /**
+   * A `card` message: replace item `position` and trigger `card` (its index) for the views.
+   * The item is replaced in the attributes directly: a local copy of the kernel's state that
+   * is never sent back, and no `change:items` (which redraws every card).
+   */
+  private _onMessage(content: any, buffers?: any[]): void {
+    if (!content || content.event !== 'card') {
+      return;
+    }
+    const msg = content as ICardMessage;
+    const holder = { card: msg.card };
+    put_buffers(holder as any, msg.buffer_paths || [], (buffers || []) as any);
+    const items = this.get('items');
+    const k = Number(msg.position);
+    if (!Array.isArray(items) || !(k >= 0 && k < items.length)) {
+      return;
+    }
+    const next = items.slice();
+    next[k] = holder.card;
+    this.attributes.items = next;
+    this.trigger('card', k);
+  }
+
   static model_name = 'VectorGalleryModel';
   static model_module = MODULE_NAME;
   static model_module_version = MODULE_VERSION;
@@ -113,8 +155,9 @@ export class VectorGalleryView extends DOMWidgetView {
   private _cancel!: HTMLButtonElement;
   private _error!: HTMLDivElement;
   private _cards!: HTMLDivElement;
-  private _urls: string[] = [];
+  private _urls = new Map<number, string[]>();
   private _selection: WidgetModel | null = null;
+  private _scrolledTo = '';
 
   render(): void {
     this.el.classList.add('svdw-gallery');
@@ -146,6 +189,7 @@ export class VectorGalleryView extends DOMWidgetView {
     this.listenTo(this.model, 'change:busy change:progress change:status', this._updateProgress);
     this.listenTo(this.model, 'change:error', this._updateError);
     this.listenTo(this.model, 'change:items change:image_px', this.draw);
+    this.listenTo(this.model, 'card', this.drawCard);
     this.listenTo(this.model, 'change:selection', this._bindSelection);
     this._bindSelection();
     this._updateHeader();
@@ -186,6 +230,20 @@ export class VectorGalleryView extends DOMWidgetView {
     this._updateSelection();
   }
 
+  /** Redraw card `k` only (a `card` message replaced its item). */
+  drawCard(k: number): void {
+    const old = this._cards.querySelector(`.svdw-gl-card[data-card="${k}"]`);
+    const item = this.items[k];
+    if (!old || !item) {
+      this.draw();
+      return;
+    }
+    this._revoke(k);
+    const px = Math.max(16, Number(this.model.get('image_px')) || 112);
+    old.replaceWith(this._card(item, k, px));
+    this._updateSelection();
+  }
+
   private _card(item: IGalleryItem, k: number, px: number): HTMLElement {
     const card = document.createElement('div');
     card.className = `svdw-gl-card svdw-gl-${item.state}`;
@@ -199,7 +257,7 @@ export class VectorGalleryView extends DOMWidgetView {
     if (item.image) {
       const img = document.createElement('img');
       img.className = 'svdw-gl-image';
-      img.src = this._url(item.image);
+      img.src = this._url(item.image, k);
       img.width = px;
       img.height = px;
       img.alt = `feature visualization of ${item.layer}:${item.index}`;
@@ -240,7 +298,7 @@ export class VectorGalleryView extends DOMWidgetView {
       item.examples.forEach((bytes, e) => {
         const img = document.createElement('img');
         img.className = 'svdw-gl-example';
-        img.src = this._url(bytes);
+        img.src = this._url(bytes, k);
         img.width = thumb;
         img.height = thumb;
         const id = item.example_ids?.[e];
@@ -255,7 +313,7 @@ export class VectorGalleryView extends DOMWidgetView {
     return card;
   }
 
-  private _url(bytes: DataView | ArrayBuffer): string {
+  private _url(bytes: DataView | ArrayBuffer, k: number): string {
     const view =
       bytes instanceof DataView
         ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -268,15 +326,21 @@ export class VectorGalleryView extends DOMWidgetView {
       return `data:image/png;base64,${btoa(binary)}`;
     }
     const url = URL.createObjectURL(new Blob([view], { type: 'image/png' }));
-    this._urls.push(url);
+    const urls = this._urls.get(k) ?? [];
+    urls.push(url);
+    this._urls.set(k, urls);
     return url;
   }
 
-  private _revoke(): void {
-    for (const url of this._urls) {
-      URL.revokeObjectURL(url);
+  /** Release the object URLs of card `k`, or of every card. */
+  private _revoke(k?: number): void {
+    const keys = k === undefined ? [...this._urls.keys()] : [k];
+    for (const key of keys) {
+      for (const url of this._urls.get(key) ?? []) {
+        URL.revokeObjectURL(url);
+      }
+      this._urls.delete(key);
     }
-    this._urls = [];
   }
 
   private _bindSelection(): void {
@@ -285,19 +349,31 @@ export class VectorGalleryView extends DOMWidgetView {
   }
 
 
-  /** Mark the cards of the selected directions. */
+  /**
+   * Mark the cards of the selected directions; scroll the first one into view once per
+   * selection (when it is made, or when its card arrives later), never on other redraws.
+   */
   private _updateSelection(): void {
     const layer = this._selection?.get('layer') ?? '';
     const chosen = selectedIn(this._selection, layer);
     const items = this.items;
-    let marked = 0;
+    let first: HTMLElement | null = null;
     this._cards.querySelectorAll('.svdw-gl-card').forEach(card => {
       const item = items[Number((card as HTMLElement).dataset.card)];
       const on = !!item && chosen.some(i => cardHas(item, layer, i));
       card.classList.toggle('svdw-gl-selected', on);
-      marked += on ? 1 : 0;
+      first = first ?? (on ? (card as HTMLElement) : null);
     });
-    this._cards.classList.toggle('svdw-gl-has-selection', marked > 0);
+    this._cards.classList.toggle('svdw-gl-has-selection', first !== null);
+    const key = `${layer}:${chosen.join(',')}`;
+    if (first === null || key === this._scrolledTo) {
+      return;
+    }
+    this._scrolledTo = key;
+    const target = first as HTMLElement;
+    if (typeof target.scrollIntoView === 'function') {
+      target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    }
   }
 
   private _updateHeader(): void {

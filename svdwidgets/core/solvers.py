@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import functools
 import json
 import threading
@@ -42,6 +43,8 @@ __all__ = [
     "cuda_solver",
     "jacobi_svd",
     "jacobi_svdvals",
+    "lapack_scope",
+    "lapack_threads",
     "preferred_cuda_solver",
     "single_threaded_lapack",
     "solver_name",
@@ -130,20 +133,70 @@ def batched_svdvals(blocks: torch.Tensor) -> torch.Tensor:
 _THREADS_LOCK = threading.RLock()  # re-entrant: a solver may call another
 
 
+@functools.cache
+def _mkl() -> ctypes.CDLL | None:
+    """torch's CPU library when it carries MKL's thread-local controls, else None."""
+    for path in sorted(Path(torch.__file__).with_name("lib").glob("*torch_cpu*")):
+        try:
+            lib = ctypes.CDLL(str(path))
+            # the C entries (the lowercase names are Fortran's, arguments by reference)
+            lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+            lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+            lib.MKL_Get_Max_Threads.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+def lapack_scope() -> str:
+    """How :func:`single_threaded_lapack` limits LAPACK here, in words."""
+    if _mkl() is not None:
+        return "MKL thread-local (the calling thread only)"
+    return "torch.set_num_threads on the main thread only (no limit on other threads)"
+
+
+def lapack_threads() -> int:
+    """The LAPACK threads a call from this thread would use (MKL's count, else torch's)."""
+    lib = _mkl()
+    return torch.get_num_threads() if lib is None else int(lib.MKL_Get_Max_Threads())
+
+
 @contextlib.contextmanager
 def single_threaded_lapack() -> Iterator[int]:
-    """Run LAPACK single-threaded; yield how many threads torch had (restored afterwards).
+    """Run LAPACK single-threaded in this call; yield how many threads torch uses.
+
+    Scoped to the calling thread: with MKL (torch's x86 builds) through MKL's thread-local
+    count, so no other thread, and no thread started meanwhile, is limited. Without MKL only a
+    call on the main thread limits, through ``torch.set_num_threads(1)`` restored afterwards;
+    off the main thread (a render worker, a job) nothing process-wide is ever changed.
 
     Measured here: a dense 1152x1152 ``svdvals`` took 33 s with torch's 2 threads on a busy
-    2-core machine and 0.24 s with one.
+    2-core machine and 0.24 s with one (``benchmarks/bench_threads.py`` times both ways).
     """
-    with _THREADS_LOCK:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    lib = _mkl()
+    if lib is not None:
+        # returns this thread's previous setting (0: none); restoring 0 clears it
+        previous = lib.MKL_Set_Num_Threads_Local(1)
         try:
             yield threads
         finally:
-            torch.set_num_threads(threads)
+            lib.MKL_Set_Num_Threads_Local(previous)
+    elif threading.current_thread() is threading.main_thread():
+        with _THREADS_LOCK:
+            torch.set_num_threads(1)
+            try:
+                yield threads
+            finally:
+                torch.set_num_threads(threads)
+    else:
+        yield threads
+
+
+def _one_thread_svdvals(blocks: torch.Tensor) -> torch.Tensor:
+    with single_threaded_lapack():
+        return torch.linalg.svdvals(blocks)
 
 
 def _cpu_svdvals(blocks: torch.Tensor) -> torch.Tensor:
@@ -151,8 +204,8 @@ def _cpu_svdvals(blocks: torch.Tensor) -> torch.Tensor:
         if threads == 1 or blocks.shape[0] < 2 * threads:
             return torch.linalg.svdvals(blocks)
         parts = blocks.chunk(threads)
-        with ThreadPoolExecutor(threads) as pool:
-            return torch.cat(list(pool.map(torch.linalg.svdvals, parts)))
+        with ThreadPoolExecutor(threads) as pool:  # each pool thread limits itself
+            return torch.cat(list(pool.map(_one_thread_svdvals, parts)))
 
 
 def _cuda_svdvals(blocks: torch.Tensor) -> torch.Tensor:

@@ -4,12 +4,14 @@ The adapter between the SVD of a layer (:mod:`svdwidgets.core`, :mod:`svdwidgets
 Lucent's feature visualization (Olah et al. 2017, "Feature Visualization", Distill;
 greentfrapp/lucent): objectives that score activations against singular vectors
 (:mod:`.objectives`), batched rendering of many vectors in one optimisation (:mod:`.render`), a
-cache of rendered images (:mod:`.cache`), and the dataset images that drive a singular direction
-most (:mod:`.examples`). Needs ``torch-lucent`` (installed without its torchvision requirement).
+cache of rendered images (:mod:`.cache`), render jobs on a background thread (:mod:`.jobs`), and
+the dataset images that drive a singular direction most (:mod:`.examples`). Needs
+``torch-lucent`` (installed without its torchvision requirement).
 """
 
 from svdwidgets.featurevis.cache import ImageCache
 from svdwidgets.featurevis.examples import TopActivating, top_activating
+from svdwidgets.featurevis.jobs import RenderEvent, RenderQueue
 from svdwidgets.featurevis.objectives import SingularObjective, singular_objective
 from svdwidgets.featurevis.render import RenderCancelled, Rendering, render_singular_vectors
 from svdwidgets.featurevis.transforms import Jitter
@@ -18,6 +20,8 @@ __all__ = [
     "ImageCache",
     "Jitter",
     "RenderCancelled",
+    "RenderEvent",
+    "RenderQueue",
     "Rendering",
     "SingularObjective",
     "TopActivating",

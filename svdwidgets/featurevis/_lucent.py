@@ -10,13 +10,10 @@ beside the CPU torch on our machines, so the transforms and the optimisation loo
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+import numpy as np
 import torch
-
-from svdwidgets.errors import SVDWidgetsError
 
 try:
     from lucent.optvis import objectives as _objectives
@@ -37,23 +34,7 @@ minimise; objectives add, subtract and scale by numbers."""
 COLOR_CORRELATION = torch.tensor(_color.color_correlation_normalized.T)
 """Lucent's (Lucid's) square root of the ImageNet colour correlation, normalised (3 x 3)."""
 
-_DEVICE_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _lucent_device(device: torch.device) -> Iterator[None]:
-    """Point Lucent's module-level ``device`` at ``device`` while a parameterisation is made.
-
-    ``lucent.optvis.param.spatial`` picks ``cuda:0`` whenever CUDA exists; a CPU render on a
-    CUDA machine (or a ``cuda:1`` one) needs its tensors elsewhere.
-    """
-    with _DEVICE_LOCK:
-        saved = _spatial.device
-        _spatial.device = device
-        try:
-            yield
-        finally:
-            _spatial.device = saved
+_MAGIC = 4.0  # Lucid's constant dividing the image ("seems to reduce saturation")
 
 
 def fft_image(
@@ -63,11 +44,21 @@ def fft_image(
 
     Returns the spectrum parameter ``(B, C, H, W//2+1(+1), 2)`` and the function computing the
     (unbounded, pre-sigmoid) image ``(B, C, H, W)`` from it (Olah et al. 2017, "Feature
-    Visualization", Distill: the 1/f scaling decorrelates the pixels).
+    Visualization", Distill: the 1/f scaling decorrelates the pixels). The same arithmetic as
+    ``lucent.optvis.param.spatial.fft_image`` (with Lucent's ``rfft2d_freqs``), written out so
+    that the tensors are made on ``device`` directly: Lucent's version puts them on its
+    module-level ``device`` (``cuda:0`` whenever CUDA exists), which this package never patches.
     """
-    with _lucent_device(device):
-        params, image_f = _spatial.fft_image(list(shape), sd=sd)
-    (spectrum,) = params
-    if not isinstance(spectrum, torch.Tensor):  # pragma: no cover - a different Lucent
-        raise SVDWidgetsError(f"unexpected Lucent fft_image parameter {type(spectrum).__name__}")
-    return spectrum, image_f
+    batch, channels, h, w = shape
+    freqs = _spatial.rfft2d_freqs(h, w)
+    spectrum = (torch.randn(batch, channels, *freqs.shape, 2) * sd).to(device)
+    spectrum.requires_grad_(True)
+    scale_np = 1.0 / np.maximum(freqs, 1.0 / max(w, h))
+    scale = torch.tensor(scale_np).float()[None, None, ..., None].to(device)
+
+    def image() -> torch.Tensor:
+        scaled = torch.view_as_complex(scale * spectrum)
+        x = torch.fft.irfftn(scaled, s=(h, w), norm="ortho")
+        return x[:batch, :channels, :h, :w] / _MAGIC
+
+    return spectrum, image

@@ -1,10 +1,15 @@
 """A cache of rendered singular-vector images: in-memory LRU, optionally backed by a folder.
 
-A render is determined by the model's weights, the layer, the vector index and the settings
-(objective, size, steps, learning rate, transforms, seed, precision): that tuple is the key
-(:func:`render_key`; the weights enter through :func:`svdwidgets.model.cache.weights_hash` of every
-parameter and buffer). Each image is rendered from its own seed, so an entry does not depend on
-which other indices were rendered in the same batch, and a widget asking twice pays once.
+A render is determined by the model's weights (the network the image runs through up to the
+layer), the direction it maximises and the settings (size, steps, learning rate, transforms,
+seed, precision): that is the key (:func:`render_key`). The direction enters through
+:meth:`SingularObjective.fingerprint <svdwidgets.featurevis.objectives.SingularObjective.
+fingerprint>`, a hash of the basis vector itself (its bytes, dtype and shape), never through
+(layer, index): the same index of a profile with and without BatchNorm folding names two
+directions and gets two entries, and the same direction asked for twice is one. The weights
+enter through :func:`svdwidgets.model.cache.weights_hash` of every parameter and buffer. Each
+image is rendered from its own seed (from the direction), so an entry does not depend on which
+other directions were rendered in the same batch, and a widget asking twice pays once.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from svdwidgets.model.cache import weights_hash
 
 __all__ = ["CachedImage", "ImageCache", "model_hash", "render_key"]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: keyed by the direction's fingerprint (1: by layer and index)
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,11 @@ def model_hash(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def render_key(weights: str, layer: str, index: int, settings: dict[str, object]) -> str:
-    """The cache key of one rendered image."""
+def render_key(weights: str, direction: str, settings: dict[str, object]) -> str:
+    """The cache key of one rendered image: :func:`model_hash`, the direction's fingerprint
+    (:meth:`~svdwidgets.featurevis.objectives.SingularObjective.fingerprint`), the settings."""
     meta = json.dumps(
-        {"layer": layer, "index": index, "settings": settings, "format": _FORMAT},
+        {"direction": direction, "settings": settings, "format": _FORMAT},
         sort_keys=True,
         default=str,
     )

@@ -50,6 +50,7 @@ vectors have an arbitrary sign: the objective maximises along the sign the spect
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import weakref
@@ -125,6 +126,27 @@ class SingularObjective(Objective):
             bias=self.bias,
             scale=self.scale,
         )
+
+    def fingerprint(self, position: int) -> str:
+        """SHA-256 of what image ``position`` maximises, and nothing else.
+
+        Its direction (the basis vector's dtype, shape and bytes), where the direction is read
+        (layer, side, kind, stride, frequency) and, for the left side, the bias and BatchNorm
+        scale applied to the activation first. The index is not in it: the same index of a
+        profile with and without BatchNorm folding names two directions, and two indices with
+        the same direction (conjugate twins) one.
+        """
+        h = hashlib.sha256()
+        where = (self.layer, self.side, self.kind, self.linear, self.stride, self.frequency)
+        for part in (self.basis[position], self.bias, self.scale):
+            if part is None:
+                h.update(b"none|")
+                continue
+            t = part.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(repr(where).encode())
+        return h.hexdigest()
 
     def _loss(self, T: Callable[[str], torch.Tensor]) -> torch.Tensor:
         return -self.scores(T).sum()

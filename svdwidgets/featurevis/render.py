@@ -26,9 +26,10 @@ What differs from Lucent's ``render_vis``, and why it is faster:
 * channels-last memory (on CUDA, and on CPU through the private copy) and, on CUDA, mixed
   precision (``autocast``, float16) by default.
 
-Every image is seeded from ``(seed, index)`` alone (its initial spectrum and its transforms), so
-a batched render and one-image renders agree up to floating-point summation order, and the
-cache (:mod:`svdwidgets.featurevis.cache`) can serve any subset of indices.
+Every image is seeded from ``(seed, direction)`` alone (its initial spectrum and its transforms;
+the direction's fingerprint, not its index), so a batched render and one-image renders agree up
+to floating-point summation order, and the cache (:mod:`svdwidgets.featurevis.cache`, keyed by
+the same fingerprint) can serve any subset of indices.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def render_singular_vectors(
     device:
         where to render (default: the model's device); a different device renders on a copy.
     seed:
-        each image is seeded from ``(seed, index)``: deterministic, independent of batching.
+        each image is seeded from ``(seed, direction)``: deterministic, independent of batching.
     preprocess:
         applied to the image before the model (e.g. a normalisation the model lacks).
     decorrelate:
@@ -180,7 +181,7 @@ def render_singular_vectors(
         scale or rotation of the image misaligns it, and the render then fails to raise it).
     cache:
         an :class:`~svdwidgets.featurevis.cache.ImageCache`: images already rendered with the
-        same weights, layer, index and settings are returned without optimising.
+        same weights, direction (basis vector) and settings are returned without optimising.
     progress:
         called as ``progress(step, total)`` after every optimisation step.
     cancel:
@@ -259,7 +260,7 @@ def render_singular_vectors(
         "device": dev.type,
     }
     weights = model_hash(model) if cache is not None else ""
-    keys = [render_key(weights, layer, i, settings) for i in idx]
+    keys = [render_key(weights, objective.fingerprint(b), settings) for b in range(len(idx))]
     found = [cache.get(k) if cache is not None else None for k in keys]
     todo = [b for b, item in enumerate(found) if item is None]
     chunks = [todo] if batch else [[b] for b in todo]
@@ -406,8 +407,9 @@ def _device(model: nn.Module, device: torch.device | str | None) -> torch.device
     return dev
 
 
-def _image_seed(seed: int, index: int) -> int:
-    return (int(seed) * 1_000_003 + int(index) * 7_919 + 12_345) % (2**63)
+def _image_seed(seed: int, direction: str) -> int:
+    """The seed of the image maximising ``direction`` (a fingerprint): what the cache keys."""
+    return (int(seed) * 1_000_003 + int(direction[:15], 16) * 7_919 + 12_345) % (2**63)
 
 
 @contextlib.contextmanager
@@ -456,7 +458,10 @@ def _optimise(
     h, w = size
     batch = len(chunk)
     spectrum, raw = fft_image((batch, channels, h, w), device)
-    gens = [torch.Generator().manual_seed(_image_seed(seed, i)) for i in objective.indices]
+    gens = [
+        torch.Generator().manual_seed(_image_seed(seed, objective.fingerprint(j)))
+        for j in range(batch)
+    ]
     init = torch.stack([torch.randn(spectrum.shape[1:], generator=g) * 0.01 for g in gens])
     draws = torch.stack([transforms.draw(jitter, steps, g) for g in gens])
     schedule = transforms.Schedule(draws, size, jitter.fill, device)

@@ -45,9 +45,10 @@ from svdwidgets.errors import SVDWidgetsWarning
 
 __all__ = ["SpectrumCache", "default_cache_dir", "probe_key", "spectrum_key"]
 
-# 3: Linear spectra are named "dense" (2 stored them as "fft"); 2: checksummed npz + JSON
-# (1 was pickle). Part of every key: a new format never reads an old entry.
-_FORMAT = 3
+# 4: a spectrum entry carries its note (the approximation warning); 3: Linear spectra are named
+# "dense" (2 stored them as "fft"); 2: checksummed npz + JSON (1 was pickle). Part of every key:
+# a new format never reads an old entry.
+_FORMAT = 4
 _MAGIC = b"SVDWCACHE2\n"
 _SUFFIX = ".svdw"
 _CLASSES: dict[str, type] = {
@@ -239,8 +240,24 @@ class SpectrumCache:
         self._memory = {}
 
     def get(self, key: str) -> Spectrum | None:
+        found = self.get_spectrum(key)
+        return None if found is None else found[0]
+
+    def get_spectrum(self, key: str) -> tuple[Spectrum, str | None] | None:
+        """A spectrum and the note made when it was computed (the approximation warning)."""
         value = self.get_object(key)
-        return value if isinstance(value, Spectrum) else None
+        if isinstance(value, Spectrum):  # stored without a note (:meth:`put`)
+            return value, None
+        if not isinstance(value, dict) or set(value) != {"spectrum", "note"}:
+            return None
+        spectrum, note = value["spectrum"], value["note"]
+        if not isinstance(spectrum, Spectrum) or not (note is None or isinstance(note, str)):
+            return None
+        return spectrum, note
+
+    def put_spectrum(self, key: str, spectrum: Spectrum, note: str | None) -> None:
+        """Store ``spectrum`` with its note (a warm hit shows the note a cold run showed)."""
+        self.put(key, {"spectrum": spectrum, "note": note})
 
     def get_object(self, key: str) -> object | None:
         """Any cached value (None on a miss or an unreadable entry)."""

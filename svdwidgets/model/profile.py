@@ -698,7 +698,7 @@ def _analyse(
             weight = fold_batchnorm(weight, bn)  # type: ignore[arg-type]
             folded = True
         key = spectrum_key(weight, geometry, {**options, "folded": folded})
-        cached = store.get(key) if store is not None else None
+        cached = store.get_spectrum(key) if store is not None else None
         note = None
         if cached is None:
             with warnings.catch_warnings(record=True) as caught:
@@ -714,9 +714,9 @@ def _analyse(
                 )
             note = "; ".join(str(w.message) for w in caught) or None
             if store is not None:
-                store.put(key, spectrum)
+                store.put_spectrum(key, spectrum, note)
         else:
-            spectrum = cached
+            spectrum, note = cached
     except SVDWidgetsError as err:
         return LayerProfile(record, None, reason=str(err), seconds=time.perf_counter() - start)
     return LayerProfile(

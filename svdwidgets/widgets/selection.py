@@ -17,7 +17,7 @@ The front end is ``SelectionModel`` and ``SpectrumLinkModel`` in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets.serialization import NDArray, array_serialization
 
-__all__ = ["Selection", "SpectrumLink"]
+__all__ = ["Selection", "SelectionObserver", "SpectrumLink"]
 
 
 class Selection(Widget):
@@ -71,6 +71,35 @@ class Selection(Widget):
         return f"Selection(layer={self.layer!r}, indices={self.indices})"
 
 
+class SelectionObserver:
+    """A kernel-side link: ``callback(change)`` on every change of ``selection``'s layer or
+    indices, until :meth:`unlink` (like ``ipywidgets.link``: a link is an object you undo).
+
+    What a view computes when the selection changes (a gallery rendering a selected direction)
+    goes through one of these, so that closing the view removes its observer.
+    """
+
+    NAMES = ("layer", "indices")
+
+    def __init__(self, selection: Selection, callback: Callable[[traitlets.Bunch], None]) -> None:
+        self.selection: Selection | None = selection
+        self._callback = callback
+        selection.observe(callback, names=list(self.NAMES))
+
+    @property
+    def linked(self) -> bool:
+        return self.selection is not None
+
+    def unlink(self) -> None:
+        """Stop observing (idempotent)."""
+        selection, self.selection = self.selection, None
+        if selection is not None:
+            try:
+                selection.unobserve(self._callback, names=list(self.NAMES))
+            except ValueError:  # removed already (the selection was closed and cleared)
+                pass
+
+
 class SpectrumLink(Widget):
     """Links a bqplot ``Scatter`` of singular values to a :class:`Selection`, in the browser.
 
@@ -98,6 +127,11 @@ class SpectrumLink(Widget):
 
     def __init__(self, scatter: Widget, selection: Selection, **kwargs: Any) -> None:
         super().__init__(scatter=scatter, selection=selection, **kwargs)
+
+    def unlink(self) -> None:
+        """Undo the link: the front end stops writing clicks into the selection and marking
+        points (the link's model closes; the scatter and the selection stay)."""
+        self.close()
 
     def show(self, layer: str, indices: np.ndarray) -> None:
         """The scatter now shows ``indices`` of ``layer`` (point ``j`` is ``indices[j]``)."""

@@ -8,13 +8,16 @@ inputs whose score on the same direction is largest (:func:`svdwidgets.featurevi
 — the paper's reading of a layer (Praggastis et al. 2022, "The SVD of Convolutional Weights: A
 CNN Interpretability Framework").
 
-Rendering runs in a background thread, one job at a time: the kernel stays free, cards fill in
-as images arrive, ``progress`` and ``status`` say how far it is, and the front end's *cancel*
-button (or :meth:`VectorGallery.cancel`) stops the job at the next optimisation step. The
-thread renders on a private copy of the model, so the notebook can use the model meanwhile.
-Images already rendered (by this gallery, or in the shared
+Rendering runs in a :class:`~svdwidgets.featurevis.jobs.RenderQueue` that the composer (the
+Explorer) owns and hands to the gallery: one background thread, one job at a time, on a
+private copy of the model, so the kernel and the notebook's model stay free. The gallery only
+draws what the queue reports: cards fill in as images arrive, each finished card reaching the
+browser as one message of its own (never every PNG again), ``progress`` and ``status`` say how
+far it is, and the front end's *cancel* button (or :meth:`VectorGallery.cancel`) stops the job
+at the next optimisation step. Images already rendered (by this gallery, or in the queue's
 :class:`~svdwidgets.featurevis.ImageCache`) are shown at once. A failure inside a job shows in
-the gallery (``error``) and leaves the widget working.
+the gallery (``error``) and leaves the widget working. After :meth:`VectorGallery.close` no
+selection or call starts a job.
 
 For an ``fft`` spectrum the two members of a conjugate pair of frequencies have the same ``σ``
 and the same channel direction (Sedghi et al. 2019): the gallery shows one card per pair and
@@ -30,26 +33,21 @@ The front end is ``VectorGalleryModel`` / ``VectorGalleryView`` in
 
 from __future__ import annotations
 
-import atexit
-import copy
-import queue
 import threading
-import time
-import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 import traitlets
 from ipywidgets import DOMWidget, widget_serialization
+from ipywidgets.widgets.widget import _remove_buffers
 
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets._inputs import check_images, check_labels
 from svdwidgets.widgets.images import png_bytes
-from svdwidgets.widgets.selection import Selection
+from svdwidgets.widgets.selection import Selection, SelectionObserver
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,26 +90,13 @@ def distinct_directions(spectrum: Any, k: int) -> list[tuple[int, list[int]]]:
     return out
 
 
-WORKER_IDLE_S = 2.0
-"""A gallery's render thread exits after this many idle seconds (the next render starts one)."""
+class _CardMessage(TypedDict):
+    """The custom message carrying one updated card (its PNGs as binary buffers)."""
 
-_GALLERIES: weakref.WeakSet[VectorGallery] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_workers() -> None:
-    """Stop every worker before the interpreter tears torch down under a running render."""
-    for gallery in list(_GALLERIES):
-        gallery._shutdown(timeout=10.0)
-
-
-@dataclass
-class _Job:
-    """Render (and fetch examples of) ``indices`` of ``layer``, unless ``cancel`` is set."""
-
-    layer: str
-    indices: list[int]
-    cancel: threading.Event
+    event: Literal["card"]
+    position: int
+    card: dict[str, Any]
+    buffer_paths: list[list[str | int]]
 
 
 class VectorGallery(DOMWidget):
@@ -133,12 +118,16 @@ class VectorGallery(DOMWidget):
     selection:
         a shared :class:`~svdwidgets.widgets.selection.Selection` (default: the gallery's own).
     cache:
-        a shared :class:`~svdwidgets.featurevis.ImageCache` (default: a new in-memory one).
+        a shared :class:`~svdwidgets.featurevis.ImageCache` for the gallery's own queue.
     render_options:
         keywords for :func:`svdwidgets.featurevis.render_singular_vectors` (``steps``, ``kind``,
         ``side``, ``size``, ``seed``, ...).
     autostart:
         start rendering the first layer's cards at once (in the background).
+    jobs:
+        the :class:`~svdwidgets.featurevis.jobs.RenderQueue` that renders the cards, owned by
+        the caller (who closes it); by default the gallery makes one of ``prof``, ``data``,
+        ``cache`` and ``render_options`` and closes it with itself.
     """
 
     _model_name = traitlets.Unicode("VectorGalleryModel").tag(sync=True)
@@ -181,12 +170,11 @@ class VectorGallery(DOMWidget):
         cache: Any = None,
         render_options: Mapping[str, Any] | None = None,
         autostart: bool = True,
+        jobs: Any = None,
         **kwargs: Any,
     ) -> None:
-        from svdwidgets.featurevis import ImageCache
-        from svdwidgets.model.profile import Profile
-
-        if not isinstance(prof, Profile):
+        # a Profile, by what the gallery reads of it (widgets/ import no model internals)
+        if not all(hasattr(prof, a) for a in ("layers", "entry", "skipped", "__getitem__")):
             raise SVDWidgetsError(
                 "VectorGallery needs a Profile (svdwidgets.profile(model, input_shape)), "
                 f"got {type(prof).__name__}"
@@ -206,27 +194,34 @@ class VectorGallery(DOMWidget):
         self._labels = check_labels(labels, self._data, class_names)
         self._class_names = None if class_names is None else [str(c) for c in class_names]
         self._n_examples = n_examples if self._data is not None else 0
-        self._cache = cache if cache is not None else ImageCache()
         from svdwidgets.featurevis.render import check_render_options
 
         self._options = check_render_options(render_options)
+        self._owns_jobs = jobs is None
+        if jobs is None:
+            from svdwidgets.featurevis.jobs import RenderQueue
+
+            jobs = RenderQueue(
+                prof,
+                data=self._data,
+                cache=cache,
+                options=self._options,
+                progress_interval=PROGRESS_INTERVAL,
+            )
+        self._render_queue = jobs
         self._closed = False
         self._rendered: dict[tuple[str, int], dict[str, Any]] = {}
         self._examples: dict[tuple[str, int], dict[str, Any]] = {}
         self._lock = threading.RLock()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._outstanding: list[_Job] = []  # queued or running, under _lock
+        self._mine: list[Any] = []  # this gallery's jobs, queued or running, under _lock
         self._idle = threading.Event()
         self._idle.set()
-        self._worker: threading.Thread | None = None
-        self._worker_prof: Any = None
-        self._last_progress = 0.0
+        self._quiet_items = False  # set while a card goes out as a message of its own
         self.last_error: BaseException | None = None
         super().__init__(selection=selection if selection is not None else Selection(), **kwargs)
-        _GALLERIES.add(self)
         self.add_class("svdw-vector-gallery-box")
         self.on_msg(self._on_frontend_msg)
-        self.selection.observe(self._on_selection, names=["layer", "indices"])
+        self._follow = SelectionObserver(self.selection, self._on_selection)
         self.show(prof.layers[0] if layer is None else layer, render=autostart)
 
     # ----------------------------------------------------------------------------------------
@@ -308,19 +303,29 @@ class VectorGallery(DOMWidget):
 
         return save_view(self, path, **kwargs)
 
+    @property
+    def jobs(self) -> Any:
+        """The :class:`~svdwidgets.featurevis.jobs.RenderQueue` rendering the cards."""
+        return self._render_queue
+
     def render(self) -> None:
         """Render the shown cards that have no image yet, in the background."""
         with self._lock:
-            if self._closed:  # a closed gallery starts no thread
+            if self._closed:  # a closed gallery starts no job
                 return
             todo = [int(c["index"]) for c in self.items if c["state"] != "done"]
             if not todo:
                 return
-            job = _Job(self.layer, todo, threading.Event())
-            self._outstanding.append(job)
-            self._idle.clear()
-            self._jobs.put(job)
-            self._ensure_worker()
+            job = self._render_queue.submit(
+                self.layer,
+                todo,
+                kind=self.kind(self.layer),
+                n_examples=self._n_examples,
+                listener=self._on_event,
+            )
+            if job is not None:
+                self._mine.append(job)
+                self._idle.clear()
 
     def cancel(self) -> None:
         """Stop the running job at its next step and drop the queued ones."""
@@ -332,7 +337,7 @@ class VectorGallery(DOMWidget):
             ]
 
     def _stop_jobs(self) -> None:
-        for job in self._outstanding:
+        for job in self._mine:
             job.cancel.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -340,28 +345,20 @@ class VectorGallery(DOMWidget):
         return self._idle.wait(timeout)
 
     def close(self) -> None:
-        """Stop the worker thread, stop following the selection and close the widget."""
+        """Stop this gallery's jobs (and its own queue), stop following the selection, close.
+
+        Afterwards nothing starts a job: neither a selection nor :meth:`render`.
+        """
         if hasattr(self, "_lock"):
             with self._lock:
                 self._closed = True
-        self._shutdown(timeout=None)
-        try:  # plain try: close() also runs from __del__ while the interpreter shuts down
-            if "selection" in self._trait_values:
-                self.selection.unobserve(self._on_selection, names=["layer", "indices"])
-        except ValueError:  # already removed by an earlier close
-            pass
-        self._worker_prof = None  # the model's deep copy
+                self._stop_jobs()
+            if self._owns_jobs:
+                self._render_queue.close()
+            else:  # the owner's queue lives on: wait for this gallery's jobs to stop
+                self._idle.wait(30)
+            self._follow.unlink()
         super().close()
-
-    def _shutdown(self, timeout: float | None) -> None:
-        if not hasattr(self, "_jobs"):  # the constructor failed before the worker existed
-            return
-        with self._lock:
-            self._stop_jobs()
-        self._jobs.put(None)
-        worker = self._worker
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout)
 
     # ----------------------------------------------------------------------------------------
     # Cards
@@ -438,161 +435,120 @@ class VectorGallery(DOMWidget):
         return card
 
     def _update_cards(self, layer: str, updates: Mapping[int, Mapping[str, Any]]) -> None:
-        """Merge ``updates`` (by index) into the shown cards of ``layer``: one message."""
+        """Merge ``updates`` (by index) into the shown cards of ``layer``: one message a card.
+
+        The ``items`` trait is updated in the kernel without being synced (so a later view,
+        an export or a reconnecting front end gets every card); each changed card goes to the
+        browser as a ``card`` message with its PNGs as binary buffers.
+        """
         with self._lock:
-            if self.layer != layer:
+            if self.layer != layer or self._closed:
                 return
-            self.items = [
-                {**c, **updates[int(c["index"])]} if int(c["index"]) in updates else c
-                for c in self.items
-            ]
-
-    # ----------------------------------------------------------------------------------------
-    # The background worker
-    # ----------------------------------------------------------------------------------------
-
-    def _ensure_worker(self) -> None:
-        if self._worker is not None and self._worker.is_alive():
-            return
-        self._worker = threading.Thread(
-            target=self._run, name=f"svdwidgets-gallery-{self.model_id[:8]}", daemon=True
-        )
-        self._worker.start()
-
-    def _private_profile(self) -> Any:
-        """The profile with a deep copy of its model: renders never touch the user's model."""
-        if self._worker_prof is None:
-            from svdwidgets.model.profile import Profile
-
-            prof = self._prof
-            entries = list(prof._entries.values())
-            self._worker_prof = Profile(entries, dict(prof.options), copy.deepcopy(prof.model))
-        return self._worker_prof
-
-    def _run(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get(timeout=WORKER_IDLE_S)
-            except queue.Empty:
-                with self._lock:  # render() queues under the lock: nothing can slip in now
-                    if self._jobs.empty():
-                        self._worker = None
-                        return
-                continue
-            if job is None:
+            items = list(self.items)
+            changed = []
+            for k, c in enumerate(items):
+                update = updates.get(int(c["index"]))
+                if update is not None:
+                    items[k] = {**c, **update}
+                    changed.append(k)
+            if not changed:
                 return
+            self._quiet_items = True
             try:
-                if not job.cancel.is_set():
-                    self._do(job)
-            except Exception as err:  # shown in the widget; the worker lives on
-                self.last_error = err
-                self._failed(job, err)
+                self.items = items
             finally:
-                with self._lock:
-                    self._outstanding.remove(job)
-                    if not self._outstanding:
-                        with self.hold_sync():
-                            self.busy = False
-                            self.progress = 0.0 if self.error else 1.0
-                        self._idle.set()
-
-    def _do(self, job: _Job) -> None:
-        from svdwidgets.featurevis import RenderCancelled, render_singular_vectors
-
-        todo = [i for i in job.indices if (job.layer, i) not in self._rendered]
-        with self._lock, self.hold_sync():
-            self.error = ""
-            self.busy = True
-            self.progress = 0.0
-            self.status = f"rendering {len(todo)} direction(s) of {job.layer} …"
-        self._update_cards(job.layer, {i: {"state": "rendering"} for i in todo})
-        started = time.perf_counter()
-        if todo:
-            try:
-                result = render_singular_vectors(
-                    self._private_profile(),
-                    job.layer,
-                    todo,
-                    cache=self._cache,
-                    progress=self._progress_reporter(job, len(todo)),
-                    cancel=job.cancel,
-                    **{**self._options, "kind": self.kind(job.layer)},
-                )
-            except RenderCancelled as stop:
-                partial = stop.partial
-                self._update_cards(
-                    job.layer,
-                    {
-                        i: {
-                            "image": png_bytes(partial.images[b]),
-                            "before": float(partial.before[b]),
-                            "after": float(partial.after[b]),
-                            "state": "cancelled",
-                            "message": f"cancelled after {partial.steps} steps",
-                        }
-                        for b, i in enumerate(partial.indices)
-                    },
-                )
-                self._say(f"cancelled after {partial.steps} steps")
-                return
-            for b, i in enumerate(result.indices):
-                self._rendered[(job.layer, int(i))] = {
-                    "image": png_bytes(result.images[b]),
-                    "before": float(result.before[b]),
-                    "after": float(result.after[b]),
-                    "state": "done",
-                    "message": "",
+                self._quiet_items = False
+            for k in changed:
+                state, paths, buffers = _remove_buffers({"card": items[k]})
+                message: _CardMessage = {
+                    "event": "card",
+                    "position": k,
+                    "card": state["card"],
+                    "buffer_paths": paths,
                 }
-        self._update_cards(job.layer, {i: self._rendered[(job.layer, i)] for i in job.indices})
-        seconds = time.perf_counter() - started
-        if self._n_examples:
-            self._say(f"dataset examples of {len(job.indices)} direction(s) …")
-            self._fetch_examples(job)
-        self._say(f"{job.layer}: {len(job.indices)} direction(s) in {seconds:.2g} s")
+                self.send(dict(message), buffers)
+
+    def _should_send_property(self, key: str, value: Any) -> bool:
+        if key == "items" and self._quiet_items:
+            return False
+        return bool(super()._should_send_property(key, value))
+
+    # ----------------------------------------------------------------------------------------
+    # What the render queue reports (on its worker thread)
+    # ----------------------------------------------------------------------------------------
+
+    def _on_event(self, event: Any) -> None:
+        kind, job = event.kind, event.job
+        if kind == "idle" or job is None:
+            return
+        layer = job.layer
+        if kind == "started":
+            todo = [i for i in event.indices if (layer, i) not in self._rendered]
+            with self._lock, self.hold_sync():
+                if self._closed:
+                    return
+                self.error = ""
+                self.busy = True
+                self.progress = 0.0
+                self.status = f"rendering {len(todo)} direction(s) of {layer} …"
+            self._update_cards(layer, {i: {"state": "rendering"} for i in todo})
+        elif kind == "progress":
+            with self._lock, self.hold_sync():
+                if self._closed:
+                    return
+                self.progress = event.step / max(event.total, 1)
+                self.status = (
+                    f"rendering {len(job.indices)} direction(s) of {layer}: "
+                    f"step {event.step} of {event.total}"
+                )
+        elif kind == "image":
+            card = {
+                "image": png_bytes(event.image),
+                "before": event.before,
+                "after": event.after,
+                "state": event.state,
+                "message": event.message,
+            }
+            if event.state == "done":
+                self._rendered[(layer, event.index)] = card
+            self._update_cards(layer, {event.index: card})
+        elif kind == "examples":
+            ids = [int(x) for x in event.ids]
+            examples = {
+                "examples": [png_bytes(img) for img in event.images],
+                "example_ids": ids,
+                "example_labels": [self._label(x) for x in ids],
+                "example_scores": [float(v) for v in event.scores],
+            }
+            self._examples[(layer, event.index)] = examples
+            self._update_cards(layer, {event.index: examples})
+        elif kind == "failed":
+            self.last_error = event.error
+            self._failed(job, event.error)
+            self._finish(job)
+        elif kind in ("done", "cancelled"):
+            if kind == "done":
+                self._say(f"{layer}: {len(job.indices)} direction(s) in {event.seconds:.2g} s")
+            else:
+                self._say(f"cancelled after {event.step} steps")
+            self._finish(job)
+
+    def _finish(self, job: Any) -> None:
+        with self._lock:
+            if job in self._mine:
+                self._mine.remove(job)
+            if self._mine:
+                return
+            if not self._closed:
+                with self.hold_sync():
+                    self.busy = False
+                    self.progress = 0.0 if self.error else 1.0
+        self._idle.set()
 
     def _say(self, status: str) -> None:
         with self._lock:
-            self.status = status
-
-    def _progress_reporter(self, job: _Job, count: int) -> Callable[[int, int], None]:
-        def report(step: int, total: int) -> None:
-            now = time.perf_counter()
-            if step == total or now - self._last_progress >= PROGRESS_INTERVAL:
-                self._last_progress = now
-                with self._lock, self.hold_sync():
-                    self.progress = step / max(total, 1)
-                    self.status = (
-                        f"rendering {count} direction(s) of {job.layer}: step {step} of {total}"
-                    )
-
-        return report
-
-    def _fetch_examples(self, job: _Job) -> None:
-        from svdwidgets.featurevis import top_activating
-
-        options = {k: v for k, v in self._options.items() if k in ("side", "frequency")}
-        options["kind"] = self.kind(job.layer)
-        for i in job.indices:
-            if job.cancel.is_set():
-                return
-            key = (job.layer, i)
-            if key not in self._examples:
-                top = top_activating(
-                    self._private_profile(),
-                    self._data,
-                    job.layer,
-                    i,
-                    n=self._n_examples,
-                    **options,
-                )
-                ids = [int(x) for x in top.top_indices]
-                self._examples[key] = {
-                    "examples": [png_bytes(img) for img in top.top_images],
-                    "example_ids": ids,
-                    "example_labels": [self._label(x) for x in ids],
-                    "example_scores": [float(s) for s in top.top_scores],
-                }
-            self._update_cards(job.layer, {i: self._examples[key]})
+            if not self._closed:
+                self.status = status
 
     def _label(self, index: int) -> str:
         if self._labels is None:
@@ -601,7 +557,7 @@ class VectorGallery(DOMWidget):
         names = self._class_names
         return names[y] if names is not None and 0 <= y < len(names) else str(y)
 
-    def _failed(self, job: _Job, err: BaseException) -> None:
+    def _failed(self, job: Any, err: BaseException | None) -> None:
         message = f"{type(err).__name__}: {err}"
         self._update_cards(
             job.layer,
@@ -612,6 +568,8 @@ class VectorGallery(DOMWidget):
             },
         )
         with self._lock, self.hold_sync():
+            if self._closed:
+                return
             self.error = f"rendering {job.layer} failed: {message}"
             self.status = "failed"
 
@@ -620,6 +578,8 @@ class VectorGallery(DOMWidget):
     # ----------------------------------------------------------------------------------------
 
     def _on_selection(self, change: traitlets.Bunch) -> None:
+        if self._closed:
+            return
         sel = self.selection
         if sel.layer == self.layer and sel.indices:
             n = len(self._prof[self.layer].values)
@@ -628,8 +588,6 @@ class VectorGallery(DOMWidget):
     def _on_frontend_msg(self, _widget: Any, content: Mapping[str, Any], _buffers: Any) -> None:
         if content.get("event") == "cancel":
             self.cancel()
-        elif content.get("event") == "render":
-            self.render()
 
 
 def _signed(k: int, n: int) -> int:

@@ -291,12 +291,15 @@ def test_cache_returns_the_same_images_without_recomputing(prof: Profile, tmp_pa
         assert len(calls) == n_first  # no forward pass at all
         assert np.array_equal(first.images, second.images) and second.cached.all()
         assert cache.hits == 2 and cache.misses == 2
-        # a superset renders only the new index; a fresh cache reads the folder back
-        third = render_singular_vectors(prof, "down.conv", [1, 0, 2], steps=4, cache=cache)
+        # a superset renders only the new direction (not a conjugate twin of 0 or 1: a twin is
+        # the same direction, hence a hit); a fresh cache reads the folder back
+        spectrum = prof["down.conv"]
+        new = next(i for i in range(2, 20) if spectrum.twin(i) not in (0, 1))
+        third = render_singular_vectors(prof, "down.conv", [1, 0, new], steps=4, cache=cache)
         assert third.cached.tolist() == [True, True, False]
         assert np.array_equal(third.images[:2], first.images[::-1])
         disk = ImageCache(directory=tmp_path)
-        fourth = render_singular_vectors(prof, "down.conv", [2], steps=4, cache=disk)
+        fourth = render_singular_vectors(prof, "down.conv", [new], steps=4, cache=disk)
         assert fourth.cached.all() and np.array_equal(fourth.images[0], third.images[2])
         # other settings are other entries
         fifth = render_singular_vectors(prof, "down.conv", [0], steps=5, cache=cache)

@@ -12,8 +12,8 @@ import pytest
 
 import svdwidgets as sw
 from svdwidgets import SVDWidgetsError
+from svdwidgets.featurevis import jobs
 from svdwidgets.featurevis.render import MAX_SIZE, MAX_STEPS
-from svdwidgets.widgets import vector_gallery
 from svdwidgets.zoo import load_default
 
 FAST = {"steps": 2}
@@ -25,7 +25,7 @@ def bundle() -> Any:
 
 
 def _gallery_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("svdwidgets-gallery-")]
+    return [t for t in threading.enumerate() if t.name.startswith(jobs.THREAD_PREFIX)]
 
 
 def _wait_no_gallery_thread(timeout: float) -> bool:
@@ -73,7 +73,7 @@ def test_an_unclosed_gallerys_thread_exits_when_idle(bundle: Any) -> None:
     ex = _explorer(bundle)
     try:
         assert ex.wait(60)
-        assert _wait_no_gallery_thread(vector_gallery.WORKER_IDLE_S + 5)
+        assert _wait_no_gallery_thread(jobs.WORKER_IDLE_S + 5)
         # the next render starts a thread again, and it renders
         ex.gallery.add([3])
         assert ex.wait(60)

@@ -166,6 +166,58 @@ describe('VectorGallery', () => {
     expect(view.el.querySelectorAll('.svdw-gl-selected')).toHaveLength(0);
   });
 
+  it('a card message redraws that card alone and is never sent back', async () => {
+    const { m, view } = await gallery([
+      card(0, { image: null, state: 'rendering' }),
+      card(1, { image: null, state: 'pending' })
+    ]);
+    const before = Array.from(view.el.querySelectorAll('.svdw-gl-card'));
+    const png = new Uint8Array([137, 80, 78, 71, 1, 2]);
+    const done = { ...card(0), image: null, examples: [] };
+    await (m as any)._handle_comm_msg({
+      content: {
+        data: {
+          method: 'custom',
+          content: { event: 'card', position: 0, card: done, buffer_paths: [['card', 'image']] }
+        }
+      },
+      buffers: [new DataView(png.buffer)]
+    });
+    const after = Array.from(view.el.querySelectorAll('.svdw-gl-card'));
+    expect(after[1]).toBe(before[1]); // the other card's element is untouched
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[0].querySelectorAll('img.svdw-gl-image')).toHaveLength(1);
+    expect(after[0].querySelector('.svdw-gl-note')).toBeNull();
+    const item = m.get('items')[0];
+    expect(item.state).toBe('done');
+    expect(new Uint8Array(item.image.buffer, item.image.byteOffset, item.image.byteLength)).toEqual(
+      png
+    );
+    expect(m.get('items')[1].state).toBe('pending');
+    expect((m as any)._buffered_state_diff?.items).toBeUndefined(); // nothing to echo back
+    expect((m.comm as any).sent).toHaveLength(0);
+  });
+
+  it('scrolls the selected card into view once per selection', async () => {
+    const scrolled: string[] = [];
+    const saved = (Element.prototype as any).scrollIntoView;
+    (Element.prototype as any).scrollIntoView = function (this: HTMLElement) {
+      scrolled.push(this.dataset.index ?? '');
+    };
+    try {
+      const { sel, m } = await gallery([card(0), card(1), card(2)]);
+      sel.set({ layer: 'conv', indices: [2] });
+      expect(scrolled).toEqual(['2']);
+      m.set('image_px', 70); // a redraw with the same selection does not scroll again
+      expect(scrolled).toEqual(['2']);
+      sel.set({ layer: 'conv', indices: [5] }); // its card is not there yet: nothing to show
+      m.set('items', [card(0), card(1), card(2), card(5)]); // the kernel added it
+      expect(scrolled).toEqual(['2', '5']);
+    } finally {
+      (Element.prototype as any).scrollIntoView = saved;
+    }
+  });
+
   it('knows which card stands for an index', () => {
     const c = card(1, { aliases: [2] }) as any;
     expect([0, 1, 2].map(i => cardHas(c, 'conv', i))).toEqual([false, true, true]);
