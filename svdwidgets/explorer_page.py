@@ -223,4 +223,8 @@ def page_controller(ex: Explorer, *, compare_budget_s: float = COMPARE_BUDGET_S)
         legend_keys=legend_keys,
         clear_button=getattr(sv, "_clear", None),
         hidden=hidden,
+        link=sv.link,
+        sel_points=getattr(sv, "_sel_points", None),
+        sel_esd=getattr(sv, "_sel_esd", None),
+        hist=getattr(sv, "_hist", None),
     )

@@ -82,6 +82,55 @@ function pickedLayer(picker: WidgetModel): string {
   return i === null || i === undefined ? '' : String(labels[i]);
 }
 
+/** Selected indices drawn one by one up to this many (the spectrum view's MAX_HIGHLIGHT). */
+const MAX_HIGHLIGHT = 2000;
+
+/** Set a bqplot mark's x and y (float64), through its own deserializers. */
+function setArrays(mark: WidgetModel, x: number[], y: number[]): void {
+  const wire = (a: number[]) => {
+    const data = Float64Array.from(a);
+    return { value: new DataView(data.buffer), dtype: 'float64', shape: [data.length] };
+  };
+  void (mark.constructor as any)
+    ._deserialize_state({ x: wire(x), y: wire(y) }, mark.widget_manager)
+    .then((state: State) => mark.set(state));
+}
+
+/**
+ * Each `λ` on the ESD's staircase outline (`x` = edges repeated, `y` = densities repeated):
+ * the `λ` inside the histogram's range and the density of its bin (NaN for an empty bin).
+ */
+export function onHistogram(
+  lam: number[],
+  x: ArrayLike<number>,
+  y: ArrayLike<number>
+): { lam: number[]; density: number[] } {
+  const bins = Math.floor(x.length / 2);
+  const out = { lam: [] as number[], density: [] as number[] };
+  if (bins < 1) {
+    return out;
+  }
+  const edge = (k: number): number => Number(k === 0 ? x[0] : x[2 * k - 1]);
+  for (const v of lam) {
+    if (v < edge(0)) {
+      continue; // left of the first log-spaced bin (the kernel leaves these out too)
+    }
+    let lo = 0;
+    let hi = bins; // the last k with edge(k) <= v, clipped to the bins
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (edge(mid) <= v) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    out.lam.push(v);
+    out.density.push(Number(y[2 * Math.min(lo, bins - 1)]));
+  }
+  return out;
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -124,7 +173,11 @@ export class PageControllerModel extends DOMWidgetModel {
       legend_base: [],
       legend_keys: {},
       clear_button: null,
-      hidden: []
+      hidden: [],
+      link: null,
+      sel_points: null,
+      sel_esd: null,
+      hist: null
     };
   }
 
@@ -344,7 +397,9 @@ export class PageControllerModel extends DOMWidgetModel {
       selection && selection.get('layer') === this._layer
         ? normalizeIndices(selection.get('indices') || [])
         : [];
-    const text = describeSelection(picked, this._values(l));
+    const values = this._values(l);
+    this._markSelection(picked, values);
+    const text = describeSelection(picked, values);
     const summary = this.ref('summary');
     if (summary) {
       const base = (this.get('summary_base') as string[])[l] || '';
@@ -355,6 +410,35 @@ export class PageControllerModel extends DOMWidgetModel {
       const head = (this.get('status_head') as string[])[l] || '';
       const tail = (this.get('status_tail') as string[])[l] || '';
       status.set('value', head + escapeHtml(text.status) + tail);
+    }
+  }
+
+  /** The large outlined markers of the selection on the sorted plot and on the ESD. */
+  private _markSelection(picked: number[], values: ArrayLike<number> | null): void {
+    const points = this.ref('sel_points');
+    const onEsd = this.ref('sel_esd');
+    if (!values || (!points && !onEsd)) {
+      return;
+    }
+    let chosen = picked.filter(i => i < values.length && values[i] > 0);
+    if (chosen.length > MAX_HIGHLIGHT) {
+      // as the kernel does: only those on the drawn curve
+      const link = this.ref('link') as any;
+      const sent = new Set<number>(link ? Array.from(link.pointIndices as ArrayLike<number>) : []);
+      chosen = chosen.filter(i => sent.has(i));
+    }
+    const sigma = chosen.map(i => Number(values[i]));
+    if (points) {
+      setArrays(points, chosen.map(i => i + 1), sigma);
+    }
+    const hist = this.ref('hist');
+    if (onEsd && hist) {
+      const { lam, density } = onHistogram(
+        sigma.map(s => s * s),
+        hist.get('x') as ArrayLike<number>,
+        hist.get('y') as ArrayLike<number>
+      );
+      setArrays(onEsd, lam, density);
     }
   }
 
@@ -372,7 +456,11 @@ export class PageControllerModel extends DOMWidgetModel {
     overlays: { deserialize: unpack_models },
     legend: { deserialize: unpack_models },
     clear_button: { deserialize: unpack_models },
-    hidden: { deserialize: unpack_models }
+    hidden: { deserialize: unpack_models },
+    link: { deserialize: unpack_models },
+    sel_points: { deserialize: unpack_models },
+    sel_esd: { deserialize: unpack_models },
+    hist: { deserialize: unpack_models }
   };
 
   static model_name = 'PageControllerModel';

@@ -18,6 +18,7 @@ the browser:
   brush; a settled brush selects every index whose rank it covers.
 * ``method_boxes``/``overlays``/``curves``/``legend_keys``: the compared methods' curves, computed
   at export time, shown and hidden in the browser.
+* ``sel_points``/``sel_esd``: the selection's markers (the ESD's from ``hist``'s bins).
 * ``clear_button`` clears the selection; ``hidden``: controls that need a kernel, hidden.
 """
 
@@ -103,6 +104,18 @@ class PageController(DOMWidget):
         sync=True
     )
     clear_button = traitlets.Instance(Widget, allow_none=True, help="'clear selection'.").tag(
+        sync=True, **_ref
+    )
+    link = traitlets.Instance(Widget, allow_none=True, help="The spectrum's SpectrumLink.").tag(
+        sync=True, **_ref
+    )
+    sel_points = traitlets.Instance(
+        Widget, allow_none=True, help="The selection's markers on the sorted plot."
+    ).tag(sync=True, **_ref)
+    sel_esd = traitlets.Instance(
+        Widget, allow_none=True, help="The selection's markers on the ESD."
+    ).tag(sync=True, **_ref)
+    hist = traitlets.Instance(Widget, allow_none=True, help="The ESD's staircase Lines.").tag(
         sync=True, **_ref
     )
     hidden = traitlets.List(

@@ -55,6 +55,12 @@ JS_PATHS = """async (id) => {
                               .map(p => (p.getAttribute('d') || '').length));
 }"""
 
+JS_HAS_POINTS = """async ([id, n]) => {
+  const m = await window.svdwidgetsManagers[0].get_model(id);
+  const x = m.get('x');
+  return !!x && x.length === n;
+}"""
+
 JS_CONTROLLER_APPLIED = """async () => {
   const manager = window.svdwidgetsManagers[0];
   const models = await Promise.all(Object.values(manager._models));
@@ -123,6 +129,8 @@ def test_every_control_of_the_exported_explorer_works_offline(
     )
     assert ex.wait(300) and ex.gallery.error == ""
     cards = list(ex.gallery.indices)
+    sel_points = ex.spectrum.figures[0].marks[-1].model_id  # drawn last: above the points
+    sel_esd = ex.spectrum.figures[1].marks[-1].model_id
     values = {name: np.asarray(ex.profile[name].values, dtype=np.float64) for name in ex.layers}
     scatter = ex.spectrum.link.scatter.model_id
     hv = ex.hypergraph_view
@@ -242,6 +250,17 @@ def test_every_control_of_the_exported_explorer_works_offline(
         sigma = values["block.conv2"][cards[2]]
         expect(summary).to_contain_text(f"selected i = {cards[2]}, σ = {sigma:.4g}")
         expect(page.locator(".svdw-gl-card.svdw-gl-selected")).to_have_count(1)
+        # the selection's large markers: on the sorted plot and on the ESD (its bin's density)
+        lam = sigma**2
+        hist = esd.esd_histogram(values["block.conv2"] ** 2, bins=60, log_bins=True)
+        density = hist.density[hist.bin_of([lam])[0]]
+        page.wait_for_function(JS_HAS_POINTS, arg=[sel_esd, 1])
+        marked = page.evaluate(JS_MODEL, [sel_points, ["x", "y"]])
+        assert marked["x"] == [cards[2] + 1.0], marked
+        np.testing.assert_allclose(marked["y"], [sigma], rtol=1e-6)
+        marked = page.evaluate(JS_MODEL, [sel_esd, ["x", "y"]])
+        np.testing.assert_allclose(marked["x"], [lam], rtol=1e-6)
+        np.testing.assert_allclose(marked["y"], [density], rtol=1e-9)
         page.screenshot(path=str(artifacts / "63-page-card-selected.png"), full_page=True)
 
         times = page.evaluate(JS_CLICK_TIMES, [".svdw-gl-card", 20])
