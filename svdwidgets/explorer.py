@@ -290,7 +290,9 @@ class Explorer(ipw.VBox):
                 path, [self, controller], title=title or f"svdwidgets: {type(self.model).__name__}"
             )
         finally:
-            controller.close()  # only the page has one: the live dashboard needs none
+            # only the page has one: the live dashboard needs none (its views stay open)
+            controller.layout.close()
+            controller.close()
         print(f"Explorer page: {out} ({out.stat().st_size / 1e6:.1f} MB)")
         return out
 
