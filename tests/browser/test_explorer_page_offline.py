@@ -105,6 +105,28 @@ JS_CLICK_TIMES = """async ([cardsSel, n]) => {
 }"""
 
 
+JS_SWITCH_TIMES = """async ([layers, n]) => {
+  // the dropdown -> every view drawn for that layer (the controller applied, one frame later)
+  const manager = window.svdwidgetsManagers[0];
+  const models = await Promise.all(Object.values(manager._models));
+  const c = models.find(m => m.get('_model_name') === 'PageControllerModel');
+  const select = document.querySelector('.svdw-ex-picker select');
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  const times = [];
+  for (let k = 0; k < n; k++) {
+    const layer = layers[k % layers.length];
+    const t0 = performance.now();
+    select.value = layer;
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+    for (let f = 0; f < 600 && c.layer !== layer; f++) await frame();
+    await c.applied;
+    await frame();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}"""
+
+
 def _sent_curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What the spectrum view sends for a layer: decimated ranks and their σ (dense reference)."""
     idx = esd.curve_indices(values.size, head=1000, tail=1000)
@@ -268,6 +290,12 @@ def test_every_control_of_the_exported_explorer_works_offline(
         print(f"exported Explorer: click -> linked views, median {median:.1f} ms over 20 clicks")
         assert median <= 50, times
 
+        switches = page.evaluate(JS_SWITCH_TIMES, [["block.conv1", "block.conv2"], 20])
+        print(
+            "exported Explorer: layer dropdown -> every view switched, "
+            f"median {statistics.median(switches):.1f} ms over 20 switches"
+        )
+        check_points("block.conv2")
         page.add_style_tag(content=DARK)
         page.wait_for_timeout(200)
         page.screenshot(path=str(artifacts / "64-page-dark.png"), full_page=True)
