@@ -151,6 +151,8 @@ def test_every_control_of_the_exported_explorer_works_offline(
     )
     assert ex.wait(300) and ex.gallery.error == ""
     cards = list(ex.gallery.indices)
+    fft_layer = {name: isinstance(ex.profile[name], sw.FFTSpectrum) for name in ex.layers}
+    fft_layer["fc"] = False  # a Linear layer has no frequency map
     sel_points = ex.spectrum.figures[0].marks[-1].model_id  # drawn last: above the points
     sel_esd = ex.spectrum.figures[1].marks[-1].model_id
     values = {name: np.asarray(ex.profile[name].values, dtype=np.float64) for name in ex.layers}
@@ -263,6 +265,11 @@ def test_every_control_of_the_exported_explorer_works_offline(
         check_points(other_layer)
         expect(summary).to_contain_text(f"selected i = {other_index},")
         expect(status).to_contain_text(f"selected i = {other_index} (σ = ")
+        if not fft_layer[other_layer]:  # no frequency map: hidden, and the note says why
+            expect(page.locator(".svdw-fm-cell").first).to_be_hidden()
+            expect(page.locator(".svdw-ex-note")).to_contain_text(
+                f"No frequency map for {other_layer}"
+            )
 
         # 5. back to block.conv2 (its rendered cards); a card click selects in every view
         page.locator(".svdw-ex-picker select").select_option("block.conv2")
