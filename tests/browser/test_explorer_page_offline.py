@@ -303,6 +303,8 @@ def test_every_control_of_the_exported_explorer_works_offline(
             f"median {statistics.median(switches):.1f} ms over 20 switches"
         )
         check_points("block.conv2")
+        page.locator(".svdw-gl-card").nth(2).click()  # a selection to see in the dark
+        expect(summary).to_contain_text(f"selected i = {cards[2]},")
         page.add_style_tag(content=DARK)
         page.wait_for_timeout(200)
         page.screenshot(path=str(artifacts / "64-page-dark.png"), full_page=True)
