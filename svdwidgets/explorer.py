@@ -289,12 +289,27 @@ class Explorer(ipw.VBox):
     def export_html(self, path: str | Path, *, title: str | None = None) -> Path:
         """Write the dashboard as a standalone page (no kernel, no network needed).
 
-        The views and their linked selection keep working in the page (a click selects in
-        every view); what the kernel computes (renders, a change of layer) is frozen as it was.
+        Every control the page shows works in the browser: the layer dropdown (every layer's
+        spectrum, ESD and fits, frequency map and rendered cards travel with the page), clicks
+        and brushes (the status lines follow), "compare methods" (the curves are computed now,
+        within :data:`svdwidgets.explorer_page.COMPARE_BUDGET_S`), and a hypergraph node of
+        another layer. Controls that need a kernel are hidden; a direction not rendered yet
+        says so. Prints the page's size; returns its path.
         """
+        from svdwidgets.explorer_page import page_controller
         from svdwidgets.widgets.export import export_html
 
-        return export_html(path, [self], title=title or f"svdwidgets: {type(self.model).__name__}")
+        controller = page_controller(self)
+        try:
+            out = export_html(
+                path, [self, controller], title=title or f"svdwidgets: {type(self.model).__name__}"
+            )
+        finally:
+            # only the page has one: the live dashboard needs none (its views stay open)
+            controller.layout.close()
+            controller.close()
+        print(f"Explorer page: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+        return out
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the gallery has rendered what it was asked (False on timeout)."""

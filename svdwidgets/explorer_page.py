@@ -1,0 +1,230 @@
+"""The data an exported Explorer page carries so that every control it shows works offline.
+
+:func:`page_controller` draws every layer of an :class:`~svdwidgets.Explorer` once, in the
+kernel, and records what changed in each view (the serialized widget state, binary buffers
+and all), the gallery's rendered cards of each layer, the status lines, and the compared
+methods' curves (:meth:`svdwidgets.Analysis.comparison`, within a time budget). It returns a
+:class:`~svdwidgets.widgets.page_controller.PageController` that replays them in the browser;
+the Explorer is left showing what it showed before.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from svdwidgets.core import esd
+from svdwidgets.widgets._closing import descendants
+from svdwidgets.widgets.page_controller import PageController
+from svdwidgets.widgets.serialization import array_to_json
+
+if TYPE_CHECKING:
+    from svdwidgets.explorer import Explorer
+
+__all__ = ["COMPARE_BUDGET_S", "MAX_VALUES", "page_controller"]
+
+COMPARE_BUDGET_S = 20.0
+"""Seconds the export spends computing compared methods' curves; the rest are left out."""
+
+MAX_VALUES = 250_000
+"""A layer's singular values travel whole (float32, for the status line) up to this many."""
+
+#: what the spectrum's status line says with nothing selected (split around it in the page)
+_NOTHING = html.escape("nothing selected — click a point, or brush a range of ranks")
+#: the curve a sorted plot sends: the spectrum view's default (max_points=2000)
+_HEAD = _TAIL = 1000
+
+
+def _canon(value: Any) -> Any:
+    """``value`` with every binary part copied to ``bytes`` (comparable, and frozen)."""
+    if isinstance(value, dict):
+        return {k: _canon(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    if isinstance(value, (memoryview, bytearray)):
+        return bytes(value)
+    return value
+
+
+def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
+    """The gallery's state for ``layer`` in the page: the cards the kernel has rendered."""
+    from svdwidgets.widgets.vector_gallery import MAX_CARDS, distinct_directions
+
+    g = ex.gallery
+    if layer == g.layer:
+        cards = list(g.items)
+    else:
+        spec = ex.profile[layer]
+        k = g._k
+        chosen = (
+            distinct_directions(spec, k)
+            if g._merges(layer)
+            else [(i, []) for i in range(min(k, len(spec.values)))]
+        )
+        cards = [g._card(layer, spec, i, tw) for i, tw in chosen[:MAX_CARDS]]
+    done = [c for c in cards if c.get("image") is not None]
+    missing = len(cards) - len(done)
+    status = f"{len(done)} directions of {layer} rendered"
+    if missing:
+        status += (
+            f"; {missing} not rendered when this page was exported "
+            "(rendering needs the live kernel)"
+        )
+    return _canon({"layer": layer, "items": done, "status": status, "busy": False, "error": ""})
+
+
+def _curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    idx = esd.curve_indices(values.size, head=_HEAD, tail=_TAIL)
+    idx = idx[values[idx] > 0]
+    return idx + 1.0, values[idx]
+
+
+def _overlay_label(ex: Explorer, layer: str, c: Any) -> str:
+    """The legend's words for a compared curve (as the live spectrum view writes them)."""
+    if c.method == "unfolded":
+        w = ex.profile.entry(layer).weight
+        if w is None:
+            return "unfolded W (not the operator)"
+        return f"unfolded W {w.shape[0]}×{w[0].numel()} (not the operator)"
+    top = f" top-{len(c.values)}" if c.method == "exact" else ""
+    return f"{c.method}{top} ({'exact' if c.exact else 'approx.'})"
+
+
+def _compared(ex: Explorer, budget_s: float) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+    """Per method, per layer: the overlay's serialized state and its legend key (or None)."""
+    from bqplot.traits import array_to_json as bq_array
+
+    from svdwidgets.analysis.analysis import COMPARE_METHODS
+
+    sv = ex.spectrum
+    colors = {m: line.colors[0] for m, line in getattr(sv, "_overlays", {}).items()}
+    curves: dict[str, list[Any]] = {m: [] for m in COMPARE_METHODS if m in colors}
+    keys: dict[str, list[str]] = {m: [] for m in curves}
+    deadline = time.perf_counter() + budget_s
+    for layer in ex.layers:
+        for m in curves:
+            state, key = None, ""
+            if time.perf_counter() < deadline:
+                try:
+                    c = ex.analysis.comparison(layer, m)
+                except Exception:  # a method that does not apply to this layer: no overlay
+                    c = None
+                if c is not None and np.asarray(c.values).size:
+                    x, y = _curve(np.asarray(c.values, dtype=np.float64))
+                    label = _overlay_label(ex, layer, c)
+                    state = _canon(
+                        {"x": bq_array(x), "y": bq_array(y), "labels": [label], "visible": True}
+                    )
+                    key = (
+                        '<span class="svdw-sv-key"><span style="display:inline-block;width:22px;'
+                        f"border-top:3px dashed {colors[m]};vertical-align:middle;"
+                        f'margin-right:4px"></span>{html.escape(label)}</span>'
+                    )
+            curves[m].append(state)
+            keys[m].append(key)
+    return curves, keys
+
+
+def _index_of(buttons: Any, value: str) -> int:
+    """The index of ``value`` among a selection widget's options (``-1``: none)."""
+    options = [] if buttons is None else list(buttons.options)
+    options = [o[1] if isinstance(o, tuple) else o for o in options]
+    return options.index(value) if value in options else -1
+
+
+def page_controller(ex: Explorer, *, compare_budget_s: float = COMPARE_BUDGET_S) -> PageController:
+    """Draw every layer of ``ex`` once and record it for the page (see the module doc)."""
+    sv = ex.spectrum
+    sel = ex.selection
+    before_layer, before_sel = ex.layer, (sel.layer, list(sel.indices))
+    status = getattr(sv, "_status", None)
+    legend = getattr(sv, "_legend_sorted", None)
+    # the controller writes these itself (the status lines and legend follow the selection)
+    skip = {id(w) for w in (sel, ex._picker, ex.gallery, ex, ex._summary, status, legend)}
+    widgets = [w for w in descendants(ex) if id(w) not in skip]
+    states: list[list[dict[str, Any]]] = []
+    summary_base: list[str] = []
+    heads: list[str] = []
+    tails: list[str] = []
+    legend_base: list[str] = []
+    gallery: list[dict[str, Any]] = []
+    values: list[Any] = []
+    try:
+        sel.select(before_layer, [])
+        for layer in ex.layers:
+            ex.layer = layer  # first: a selection change must not switch layers meanwhile
+            sv.layer = layer
+            ex._show_frequency_map(layer, ex.profile[layer])
+            ex._describe()
+            states.append([_canon(w.get_state()) for w in widgets])
+            summary_base.append(ex._summary.value)
+            text = status.value if status is not None else ""
+            head, _, tail = text.partition(_NOTHING)
+            heads.append(head)
+            tails.append(tail)
+            legend_base.append(legend.value if legend is not None else "")
+            gallery.append(_gallery_state(ex, layer))
+            v = np.asarray(ex.profile[layer].values, dtype=np.float32)
+            values.append(_canon(array_to_json(v)) if v.size <= MAX_VALUES else None)
+    finally:
+        ex.layer = before_layer
+        sv.layer = before_layer
+        ex._show_frequency_map(before_layer, ex.profile[before_layer])
+        sel.select(*before_sel)
+        ex._describe()
+    # keep only what differs between layers: the rest the page already has
+    targets: list[Any] = []
+    columns: list[list[dict[str, Any]]] = []
+    for t, w in enumerate(widgets):
+        keys = [k for k in states[0][t] if any(s[t].get(k) != states[0][t].get(k) for s in states)]
+        if keys:
+            targets.append(w)
+            columns.append([{k: s[t][k] for k in keys} for s in states])
+    targets.append(ex.gallery)
+    columns.append(gallery)
+    snapshots = [[col[i] for col in columns] for i in range(len(ex.layers))]
+    curves, legend_keys = _compared(ex, compare_budget_s)
+    boxes = getattr(sv, "_method_boxes", {})
+    hidden = [
+        w
+        for w in (
+            getattr(sv, "_log_index_box", None),
+            getattr(sv, "_log_bins_box", None),
+            getattr(sv, "_k_box", None),
+            *[b for m, b in boxes.items() if not any(curves.get(m, []))],
+        )
+        if w is not None
+    ]
+    mode = getattr(sv, "_mode_buttons", None)
+    return PageController(
+        picker=ex._picker,
+        selection=sel,
+        layers=list(ex.layers),
+        targets=targets,
+        snapshots=snapshots,
+        values=values,
+        summary=ex._summary,
+        summary_base=summary_base,
+        status=status,
+        status_head=heads,
+        status_tail=tails,
+        mode_buttons=mode,
+        brush_index=_index_of(mode, "brush"),
+        figure=getattr(sv, "_fig_sorted", None),
+        brush=getattr(sv, "_brush", None),
+        method_boxes={m: b for m, b in boxes.items() if any(curves.get(m, []))},
+        overlays={m: line for m, line in getattr(sv, "_overlays", {}).items() if m in curves},
+        curves=curves,
+        legend=legend,
+        legend_base=legend_base,
+        legend_keys=legend_keys,
+        clear_button=getattr(sv, "_clear", None),
+        hidden=hidden,
+        link=sv.link,
+        sel_points=getattr(sv, "_sel_points", None),
+        sel_esd=getattr(sv, "_sel_esd", None),
+        hist=getattr(sv, "_hist", None),
+    )
