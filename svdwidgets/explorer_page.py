@@ -82,17 +82,6 @@ def _curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx + 1.0, values[idx]
 
 
-def _overlay_label(ex: Explorer, layer: str, c: Any) -> str:
-    """The legend's words for a compared curve (as the live spectrum view writes them)."""
-    if c.method == "unfolded":
-        w = ex.profile.entry(layer).weight
-        if w is None:
-            return "unfolded W (not the operator)"
-        return f"unfolded W {w.shape[0]}×{w[0].numel()} (not the operator)"
-    top = f" top-{len(c.values)}" if c.method == "exact" else ""
-    return f"{c.method}{top} ({'exact' if c.exact else 'approx.'})"
-
-
 def _compared(ex: Explorer, budget_s: float) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
     """Per method, per layer: the overlay's serialized state and its legend key (or None)."""
     from bqplot.traits import array_to_json as bq_array
@@ -114,7 +103,7 @@ def _compared(ex: Explorer, budget_s: float) -> tuple[dict[str, list[Any]], dict
                     c = None
                 if c is not None and np.asarray(c.values).size:
                     x, y = _curve(np.asarray(c.values, dtype=np.float64))
-                    label = _overlay_label(ex, layer, c)
+                    label = c.label  # the live view's legend (model.compare.overlay_label)
                     state = _canon(
                         {"x": bq_array(x), "y": bq_array(y), "labels": [label], "visible": True}
                     )

@@ -202,8 +202,8 @@ def test_every_control_of_the_exported_explorer_works_offline(
         expect(page.locator("img.svdw-gl-image")).to_have_count(len(cards))
         check_points("block.conv2")
         # kernel-only controls are not shown
-        expect(page.get_by_text("log rank axis")).to_be_hidden()
-        expect(page.get_by_text("exact top-k")).to_be_hidden()
+        expect(page.get_by_text("log rank axis", exact=True)).to_be_hidden()
+        expect(page.get_by_text("exact top-k", exact=True)).to_be_hidden()
 
         # 1. the layer dropdown: the spectrum's points are block.conv1's values
         page.locator(".svdw-ex-picker select").select_option("block.conv1")
