@@ -274,7 +274,18 @@ export class VectorGalleryView extends DOMWidgetView {
     const head = document.createElement('div');
     head.className = 'svdw-gl-head';
     const twins = (item.aliases || []).length ? ` (= ${item.aliases.join(', ')})` : '';
-    head.textContent = `i = ${item.index}${twins} · σ = ${formatNumber(item.sigma)}`;
+    // each "name = value" stays on one line; a narrow card wraps at the " · " only
+    const part = (text: string): HTMLSpanElement => {
+      const span = document.createElement('span');
+      span.className = 'svdw-gl-nowrap';
+      span.textContent = text;
+      return span;
+    };
+    head.append(
+      part(`i = ${item.index}${twins}`),
+      ' · ',
+      part(`σ = ${formatNumber(item.sigma)}`)
+    );
     caption.appendChild(head);
     if (item.label) {
       const label = document.createElement('div');

@@ -55,6 +55,11 @@ def layer_table(prof: Profile) -> pd.DataFrame:
             df[column] = df[column].map(
                 lambda v: "x".join(str(s) for s in v) if isinstance(v, tuple) else v
             )
+    if "kind" in df.columns:  # a Linear layer has no stride or padding (its geometry is 1x1)
+        linear = df["kind"] == "linear"
+        for column in ("stride", "padding", "padding_mode"):
+            if column in df.columns:
+                df[column] = df[column].astype(object).where(~linear, None)
     df.attrs.update(
         fold_bn=bool(prof.options.get("fold_bn")),
         method=str(prof.options.get("method")),

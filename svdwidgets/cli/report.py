@@ -355,17 +355,24 @@ def _html_figure(analysis: Analysis, source: ModelSource, df: pd.DataFrame) -> t
                            "method", "exact", "n_values", "sigma_max", "sigma_max_circular",
                            "stable_rank", "alpha")
                if c in df.columns]  # fmt: skip
-    parts: list[Any] = [head, ipw.HTML(df[columns].to_html(index=False, float_format="%.4g"))]
+    table = df[columns].to_html(index=False, float_format="%.4g", border=0, classes="svdw-report")
+    parts: list[Any] = [head, ipw.HTML(_TABLE_STYLE + table)]
     fft = [
         n
         for n in prof.layers
         if isinstance(prof[n], sw.FFTSpectrum) and prof.entry(n).record.kind == "conv"
     ]
     chosen = spread(fft, MAX_FREQUENCY_MAPS)
+    maps = []
     for name in chosen:
         spec = prof[name]
         status = "" if spec.exact else ", circular approximation"
-        parts.append(FrequencyMap.from_spectrum(spec, layer_name=f"{name} (fft{status})"))  # type: ignore[arg-type]
+        maps.append(FrequencyMap.from_spectrum(spec, layer_name=f"{name} (fft{status})"))  # type: ignore[arg-type]
+    if maps:  # side by side, each as wide as a column (the map fills its width)
+        grid = ipw.Layout(
+            grid_template_columns="repeat(auto-fill, minmax(440px, 1fr))", grid_gap="8px 24px"
+        )
+        parts.append(ipw.GridBox(maps, layout=grid))
     method = prof.options["method"]
     shown = [
         f"frequency maps of {len(chosen)} of {len(fft)} fft conv layers"
@@ -382,6 +389,17 @@ def _html_figure(analysis: Analysis, source: ModelSource, df: pd.DataFrame) -> t
         shown.append("the class hypergraph")
     shown.insert(0, "the table")
     return ipw.VBox(parts), ", ".join(shown)
+
+
+_TABLE_STYLE = """<style>
+table.svdw-report { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+table.svdw-report { margin: 8px 0 16px; }
+table.svdw-report th, table.svdw-report td { padding: 3px 10px; text-align: right; }
+table.svdw-report th { border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+table.svdw-report td:first-child, table.svdw-report th:first-child { text-align: left; }
+table.svdw-report tbody tr:nth-child(odd) { background: var(--jp-layout-color2, #eee); }
+</style>"""
+"""The report table's look: numbers right-aligned in tabular figures, a rule under the head."""
 
 
 def spread(items: Sequence[str], most: int) -> list[str]:

@@ -438,7 +438,7 @@ class ConvOperatorView(ipw.VBox):
             axes=[
                 self._ax_ax,
                 self._ax_ay,
-                bq.ColorAxis(scale=self._cs_a, side="right"),
+                _color_axis(self._cs_a),
             ],
             fig_margin=margin,
             animation_duration=0,
@@ -465,7 +465,7 @@ class ConvOperatorView(ipw.VBox):
             axes=[
                 self._ax_bx,
                 self._ax_by,
-                bq.ColorAxis(scale=self._cs_b, side="right"),
+                _color_axis(self._cs_b),
             ],
             fig_margin=margin,
             animation_duration=0,
@@ -683,3 +683,9 @@ class ConvOperatorView(ipw.VBox):
         )
         parts.append(f"computed in {p.seconds * 1e3:.0f} ms")
         self._summary.value = " · ".join(parts)
+
+
+def _color_axis(scale: bq.ColorScale) -> bq.ColorAxis:
+    """A colour bar whose labels do not stack: bqplot draws the bar about a quarter of the
+    figure high, where its default ten ticks overlap; three short ones read."""
+    return bq.ColorAxis(scale=scale, side="right", num_ticks=3, tick_format=".2g")
