@@ -89,7 +89,10 @@ def test_a_node_of_another_layer_switches_every_view(explorer: Any) -> None:
     assert ex.frequency_map.layout.display == "none"
     assert "No frequency map for stem.conv" in ex._fmap_note.value
     assert "exact" in ex._fmap_note.value
-    assert ex.selection.layer == "stem.conv" and ex.selection.indices == []
+    # the selection is kept across the switch: stem.conv has a direction of that index too
+    assert len(ex.profile["stem.conv"].values) > index
+    assert ex.selection.layer == "stem.conv" and ex.selection.indices == [index]
+    assert "stem.conv" in ex.gallery.status  # the gallery says which layer it shows
     ex.show_layer("block.conv2")
     assert ex.frequency_map.layout.display is None
 
