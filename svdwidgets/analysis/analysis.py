@@ -448,7 +448,7 @@ class Analysis:
         entry = self._entry(layer)
         spec = entry.spectrum
         n = min(k, len(spec.values))
-        pairs = [spec.vector(i) for i in range(n)]
+        pairs = spec.vectors(range(n))
         return Directions(
             layer=layer,
             indices=np.arange(n),

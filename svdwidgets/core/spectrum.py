@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +77,11 @@ class Spectrum:
     def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(v, u)``: real unit right and left singular vectors for ``values[i]``."""
         raise SVDWidgetsError(f"method {self.method!r} gives singular values only, no vectors")
+
+    def vectors(self, indices: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[vector(i) for i in indices]``, computed together where the method can share work
+        (the ``fft`` method decomposes each frequency block once for all its directions)."""
+        return [self.vector(i) for i in indices]
 
     def _oriented(self, v: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shape the forward operator's vectors for the layer the user gave."""
@@ -230,17 +236,35 @@ class FFTSpectrum(Spectrum):
 
     def direction(self, i: int) -> FrequencyDirection:
         """The frequency, group and complex channel directions of ``values[i]``."""
+        return self._direction(i, None)
+
+    def vectors(self, indices: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[vector(i) for i in indices]``, with one SVD per frequency block (the top
+        directions of a layer share blocks: a conjugate pair always, several ranks often);
+        the same numbers as :meth:`vector`, which decomposes the block on every call."""
+        blocks: dict[tuple[int, int, int], tuple[torch.Tensor, ...]] = {}
+        return [self._vector(self._direction(i, blocks)) for i in indices]
+
+    def _direction(
+        self, i: int, blocks: dict[tuple[int, int, int], tuple[torch.Tensor, ...]] | None
+    ) -> FrequencyDirection:
         fh, fw, group, rank, copy = self._locate(self._check_index(i))
         nh, nw = self.grid
         part = "real" if copy == 0 else "imag"
         if copy == 0 and self._blocks.multiplicity[fh, fw] == 1 and 0 < fh and 2 * fh > nh:
             # Columns f_w = 0, N_w/2 hold f and -f both: the upper one gives the other part.
             part = "imag"
-        # one small block: torch's thread pool only costs here (45 ms vs 1 ms on 2 busy cores)
-        with single_threaded_lapack():
-            # one block: its SVD and the vectors built from it live on the CPU, as the values
-            block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
-            left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
+        found = None if blocks is None else blocks.get((fh, fw, group))
+        if found is None:
+            # one small block: torch's thread pool only costs here (45 ms vs 1 ms on 2 busy
+            # cores)
+            with single_threaded_lapack():
+                # one block: its SVD and the vectors built from it live on the CPU, as the values
+                block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
+                found = torch.linalg.svd(block, full_matrices=False)
+            if blocks is not None:
+                blocks[(fh, fw, group)] = tuple(found)
+        left, sigma, right_h = found
         right = right_h.mH[:, rank]
         lvec = left[:, rank]
         # Fix the phase: the largest entry of the right vector is real and positive, so that a
@@ -268,7 +292,9 @@ class FFTSpectrum(Spectrum):
         )
 
     def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        d = self.direction(i)
+        return self._vector(self.direction(i))
+
+    def _vector(self, d: FrequencyDirection) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.geometry
         assert g is not None
         nh, nw = d.grid
