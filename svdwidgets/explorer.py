@@ -1,8 +1,11 @@
 """Explorer: the linked dashboard over a model's SVD — the composition root of svdwidgets.
 
-``Explorer(model, data, labels, class_names)`` profiles every layer of the model
-(:func:`svdwidgets.profile`: the singular values of each Conv2d / Linear layer as PyTorch runs
-it), and shows, for the layer picked at the top:
+``Explorer(model, data, labels, class_names)`` returns at once with the dashboard's frame and
+a progress bar; off the kernel's main thread (the :class:`~svdwidgets.Analysis`'s job runner)
+it profiles every layer of the model (:func:`svdwidgets.profile`: the singular values of each
+Conv2d / Linear layer as PyTorch runs it; the status line counts the layers), then fills in,
+for the layer picked at the top (by default the layer most worth reading,
+:func:`svdwidgets.analysis.first_layer`, and the status line says why):
 
 * :class:`~svdwidgets.widgets.SpectrumView` — the sorted singular values and their ESD with the
   random-matrix fits; click a point or brush a range of ranks;
@@ -28,7 +31,8 @@ the profile, the layer table ``explorer.table``, the hypergraph), the same objec
 default (not folded, :data:`svdwidgets.model.folding.FOLD_BN_DEFAULT`); the summary line says
 which. Pass ``analysis=`` to share one between dashboards and files.
 
-Without data the Explorer shows the spectra and the renders only.
+Without data the Explorer shows the spectra and the renders only. ``explorer.wait()`` blocks
+until everything is in (tests and the command line use it); ``close()`` cancels what still runs.
 """
 
 from __future__ import annotations
