@@ -177,8 +177,9 @@ class Explorer(ipw.VBox):
         self._asked_layer = layer
         self.why = ""
         """Why the first layer was chosen (the status line says it too)."""
-        self.progress_log: list[tuple[str, int, int]] = []
-        """Every progress report of the opening, in order: ``(stage, done, total)``."""
+        self.progress_log: list[tuple[str, int, int, str]] = []
+        """Every progress report of the opening, in order: ``(stage, done, total, detail)``
+        (``detail``: the layer the profile is at)."""
         self._profile: Any = None
         self._spectrum: Any = None
         self._frequency_map: Any = None
@@ -386,12 +387,13 @@ class Explorer(ipw.VBox):
     # ----------------------------------------------------------------------------------------
 
     def _on_progress(self, job: Any) -> None:
-        stage, done, total = job.what, job.done, job.total
-        self.progress_log.append((stage, done, total))
+        stage, done, total, detail = job.what, job.done, job.total, job.detail
+        self.progress_log.append((stage, done, total, detail))
         if self._closed:
             return
         if stage == "profile" and total > 1:
-            text = f"profiling the layers: {done} of {total} …"
+            now = f" · now {detail}" if detail else ""
+            text = f"profiling the layers: {done} of {total} done{now} …"
             self._bar.value = 0.6 * done / total
         elif stage == "profile":
             text = "profiling the layers …" if done == 0 else "profile done"

@@ -409,10 +409,10 @@ class Analysis:
             self._report(stage, 1, 1)
             return value
 
-    def _report(self, stage: str, done: int, total: int) -> None:
+    def _report(self, stage: str, done: int, total: int, detail: str = "") -> None:
         ctx: JobContext | None = getattr(self._local, "ctx", None)
         if ctx is not None:
-            ctx.progress(done, total, stage)  # raises JobCancelled once cancelled
+            ctx.progress(done, total, stage, detail)  # raises JobCancelled once cancelled
         if self.progress is not None:
             self.progress(stage, done, total)
 
@@ -426,7 +426,7 @@ class Analysis:
         from svdwidgets.model.profile import profile
 
         def layer_done(name: str, done: int, total: int) -> None:
-            self._report("profile", done, total)
+            self._report("profile", done, total, name)
 
         return profile(
             self.model,
