@@ -227,21 +227,28 @@ class Explorer(ipw.VBox):
             **kwargs,
         )
         self.add_class("svdw-explorer")
-        self._jobs = [
-            self.analysis.start("profile", on_progress=self._on_progress, on_done=self._on_profiled)
-        ]
-        if self.analysis.has_hypergraph():
+        self._jobs: list[Any] = []
+        try:
             self._jobs.append(
                 self.analysis.start(
-                    "hypergraph",
-                    top_k=hypergraph_k,
-                    threshold=threshold,
-                    on_progress=self._on_progress,
-                    on_done=self._on_hypergraph,
+                    "profile", on_progress=self._on_progress, on_done=self._on_profiled
                 )
             )
-        else:
-            self._graph_ready.set()
+            if self.analysis.has_hypergraph():
+                self._jobs.append(
+                    self.analysis.start(
+                        "hypergraph",
+                        top_k=hypergraph_k,
+                        threshold=threshold,
+                        on_progress=self._on_progress,
+                        on_done=self._on_hypergraph,
+                    )
+                )
+            else:
+                self._graph_ready.set()
+        except BaseException:  # a closed analysis starts no job: leave no widget behind
+            self.close()
+            raise
         self._mark("open", started)
 
     # ----------------------------------------------------------------------------------------

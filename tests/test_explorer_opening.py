@@ -172,3 +172,15 @@ def test_close_during_filling_cancels_and_leaves_no_thread() -> None:
     assert all(job.finished and job.state == "cancelled" for job in jobs), jobs
     time.sleep(0.5)
     assert not _analysis_threads()
+
+
+def test_a_closed_analysis_is_refused_and_leaves_no_widget() -> None:
+    from ipywidgets.widgets.widget import _instances
+
+    bundle = load_default()
+    a = sw.Analysis(bundle.model, input_shape=(1, 28, 28))
+    a.close()
+    before = len(_instances)
+    with pytest.raises(sw.SVDWidgetsError, match="closed"):
+        sw.Explorer(bundle.model, analysis=a)
+    assert len(_instances) == before
