@@ -98,3 +98,21 @@ def test_the_hypergraph_matches_a_brute_force_on_the_bundled_model() -> None:
                 assert mine == _influential(block[c], 0.5), (name, cls)
     finally:
         a.close()
+
+
+def test_fast_vectors_are_singular_vectors_of_the_dense_circular_operator() -> None:
+    """A v = σ u and Aᵀ u = σ v on the dense operator, for the directions inverse iteration
+    gives (well-separated block values) and those the block SVD gives."""
+    torch.manual_seed(2)
+    conv = nn.Conv2d(8, 12, 3, padding=1, padding_mode="circular", bias=False)
+    size = 6
+    spec = conv_svd(conv, (size, size), method="fft")
+    basis = torch.eye(8 * size * size, dtype=torch.float64).reshape(-1, 8, size, size)
+    padded = torch.nn.functional.pad(basis, (1, 1, 1, 1), mode="circular")
+    dense = torch.nn.functional.conv2d(padded, conv.weight.detach().double())
+    a = dense.reshape(basis.shape[0], -1).T  # (out, in)
+    for i, (v, u) in enumerate(spec.vectors(range(40))):
+        sigma = float(spec.values[i])
+        v, u = v.double().reshape(-1), u.double().reshape(-1)
+        assert torch.linalg.vector_norm(a @ v - sigma * u) <= 1e-4 * sigma, i
+        assert torch.linalg.vector_norm(a.T @ u - sigma * v) <= 1e-4 * sigma, i
