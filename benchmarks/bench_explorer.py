@@ -18,7 +18,11 @@ architecture. Random weights and inputs except the bundled model. An Explorer fr
 opening was made asynchronous (which returns only when filled) is timed the same way: then
 ``returned`` = ``first view`` = its construction.
 
-Usage: ``python benchmarks/bench_explorer.py [--resnet18] [--only NAME]``.
+``--resnet50`` also prints the size of the widget state for ResNet-50 at 224 (what a
+notebook or an exported page holds). The click-to-linked-views latency is measured in a real
+browser by ``tests/browser/test_explorer_lab.py``.
+
+Usage: ``python benchmarks/bench_explorer.py [--resnet18] [--resnet50] [--only NAME]``.
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resnet18", action="store_true", help="also ResNet-18 at 224")
     parser.add_argument("--only", help="run only the case whose name starts with this")
+    parser.add_argument(
+        "--resnet50", action="store_true", help="also the widget state size of ResNet-50 at 224"
+    )
     args = parser.parse_args()
     print(f"svdwidgets from {Path(sw.__file__).parent}")
     print(f"load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}")
@@ -116,6 +123,31 @@ def main() -> None:
             t = _open(model, x, y, names)
         print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
         print(f"  load average {os.getloadavg()[0]:.2f}")
+    if args.resnet50:
+        _state_size()
+
+
+def _state_size() -> None:
+    """The widget state a notebook or page holds for ResNet-50 at 224 (random weights, no
+    data), against every singular value of every layer as float32."""
+    import json
+
+    import models
+    from ipywidgets.embed import dependency_state
+
+    net = models.resnet50().eval()
+    started = time.perf_counter()
+    ex = sw.Explorer(net, input_shape=(3, 224, 224), autostart=False, layer="layer4.2.conv2")
+    ex.wait()
+    seconds = time.perf_counter() - started
+    size = len(json.dumps(dependency_state(ex, drop_defaults=True), default=str))
+    every = sum(len(ex.profile[n].values) for n in ex.profile.layers) * 4
+    print(f"\nResNet-50 at 224 (random weights, no data): filled in {seconds:.1f} s")
+    print(
+        f"  widget state {size / 1e6:.2f} MB vs every singular value as float32 "
+        f"{every / 1e6:.1f} MB (ratio {every / size:.0f}x)"
+    )
+    ex.close()
 
 
 if __name__ == "__main__":
