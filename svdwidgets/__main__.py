@@ -85,13 +85,13 @@ def _explorer_page(analysis: Analysis, out: Path) -> int:
         return 2
     start = time.perf_counter()
     explorer = Explorer(analysis.model, analysis=analysis, layer="block.conv2")
-    opened = explorer.timings["open"]
     explorer.wait()
+    opened = explorer.timings.get("filled", explorer.timings["open"])
     out.mkdir(parents=True, exist_ok=True)
     page = explorer.export_html(out / "explorer.html", title="svdwidgets quickstart")
     gallery = explorer.gallery
     print(
-        f"\nExplorer: opened in {opened:.1f} s, {len(gallery.items)} singular vectors of "
+        f"\nExplorer: filled in {opened:.1f} s, {len(gallery.items)} singular vectors of "
         f"{gallery.layer} rendered ({gallery.status}); "
         f"page written in {time.perf_counter() - start:.1f} s in all"
     )

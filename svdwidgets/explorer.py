@@ -1,8 +1,11 @@
 """Explorer: the linked dashboard over a model's SVD — the composition root of svdwidgets.
 
-``Explorer(model, data, labels, class_names)`` profiles every layer of the model
-(:func:`svdwidgets.profile`: the singular values of each Conv2d / Linear layer as PyTorch runs
-it), and shows, for the layer picked at the top:
+``Explorer(model, data, labels, class_names)`` returns at once with the dashboard's frame and
+a progress bar; off the kernel's main thread (the :class:`~svdwidgets.Analysis`'s job runner)
+it profiles every layer of the model (:func:`svdwidgets.profile`: the singular values of each
+Conv2d / Linear layer as PyTorch runs it; the status line counts the layers), then fills in,
+for the layer picked at the top (by default the layer most worth reading,
+:func:`svdwidgets.analysis.first_layer`, and the status line says why):
 
 * :class:`~svdwidgets.widgets.SpectrumView` — the sorted singular values and their ESD with the
   random-matrix fits; click a point or brush a range of ranks;
@@ -28,12 +31,15 @@ the profile, the layer table ``explorer.table``, the hypergraph), the same objec
 default (not folded, :data:`svdwidgets.model.folding.FOLD_BN_DEFAULT`); the summary line says
 which. Pass ``analysis=`` to share one between dashboards and files.
 
-Without data the Explorer shows the spectra and the renders only.
+Without data the Explorer shows the spectra and the renders only. ``explorer.wait()`` blocks
+until everything is in (tests and the command line use it); ``close()`` cancels what still runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,6 +62,15 @@ __all__ = ["Explorer"]
 class Explorer(ipw.VBox):
     """The linked dashboard: spectrum, frequency map, vector gallery and class hypergraph.
 
+    ``Explorer(...)`` returns at once with the frame of the dashboard (title, layer picker, a
+    progress bar and status line); the work runs on the :class:`~svdwidgets.Analysis`'s job
+    runner, off the kernel's main thread, and the views fill in as it proceeds: the profile
+    (the status counts its layers), then the spectrum, frequency map and gallery of the first
+    layer, then the projections and the class hypergraph; the gallery renders its cards on its
+    own thread. :meth:`wait` blocks until all of it is done; the attributes ``profile``,
+    ``spectrum``, ``frequency_map``, ``gallery``, ``hypergraph`` and ``hypergraph_view`` wait
+    for what they need; :meth:`close` cancels what is still running.
+
     Parameters
     ----------
     model:
@@ -68,7 +83,9 @@ class Explorer(ipw.VBox):
     input_shape:
         ``(C, H, W)`` of one input (default: ``data``'s).
     layer:
-        the layer shown first (default: the first analysed layer).
+        the layer shown first (default: the layer most worth reading,
+        :func:`svdwidgets.analysis.first_layer`: the conv layer whose circular approximation is
+        furthest off its exact σ_max; the status line says why).
     k:
         directions per layer in the gallery (conjugate twins counted once).
     hypergraph_k:
@@ -93,7 +110,7 @@ class Explorer(ipw.VBox):
     cache:
         an :class:`~svdwidgets.featurevis.ImageCache` shared between dashboards.
     autostart:
-        start rendering the gallery at once (in the background).
+        start rendering the gallery as soon as it is shown (in the background).
     """
 
     layer = traitlets.Unicode(help="The layer every view shows.")
@@ -134,6 +151,10 @@ class Explorer(ipw.VBox):
         for name, value in (("k", k), ("hypergraph_k", hypergraph_k)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SVDWidgetsError(f"{name} must be a positive int, got {value!r}")
+        _check_layer(model, layer)
+        from svdwidgets.hypergraph.influence import check_threshold
+
+        threshold = check_threshold(threshold)
         self._own_analysis = analysis is None
         if analysis is None:
             analysis = Analysis(
@@ -145,78 +166,45 @@ class Explorer(ipw.VBox):
         self.data = self.analysis.data
         self.labels = self.analysis.labels if labels is None else labels
         self.class_names = self.analysis.class_names
-        self.profile = self.analysis.profile()
-        self._mark("profile", started)
-        names = self.profile.layers
-        if not names:
-            raise SVDWidgetsError(
-                f"no layer of the model could be analysed; skipped: {self.profile.skipped}"
-            )
-        first = names[0] if layer is None else layer
-        if first not in names:
-            raise SVDWidgetsError(f"unknown layer {first!r}; the analysed layers are {names}")
+        self._options: dict[str, Any] = {
+            "k": k,
+            "hypergraph_k": hypergraph_k,
+            "threshold": threshold,
+            "n_examples": n_examples,
+            "render_options": render_options,
+            "cache": cache,
+            "autostart": autostart,
+        }
+        self._started = started
+        self._asked_layer = layer
+        self.why = ""
+        """Why the first layer was chosen (the status line says it too)."""
+        self.progress_log: list[tuple[str, int, int, str]] = []
+        """Every progress report of the opening, in order: ``(stage, done, total, detail)``
+        (``detail``: the layer the profile is at)."""
+        self._profile: Any = None
+        self._spectrum: Any = None
+        self._frequency_map: Any = None
+        self._gallery: Any = None
+        self._hypergraph: Any = None
+        self._hypergraph_view: Any = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._build_lock = threading.RLock()
+        self._views_ready = threading.Event()
+        self._graph_ready = threading.Event()
+        self._switching = False
 
-        self.hypergraph = None
-        if self.analysis.has_hypergraph():
-            t = time.perf_counter()
-            self.hypergraph = self.analysis.hypergraph(top_k=hypergraph_k, threshold=threshold)
-            self._mark("hypergraph", t)
-
-        t = time.perf_counter()
-        from svdwidgets.widgets.frequency_map import FrequencyMap
-        from svdwidgets.widgets.hypergraph_view import HypergraphView
-        from svdwidgets.widgets.spectrum_view import SpectrumView
-        from svdwidgets.widgets.vector_gallery import VectorGallery
-
-        self.selection = Selection(layer=first)
-        self.spectrum = SpectrumView(
-            self.profile,
-            first,
-            selection=self.selection,
-            show_picker=False,
-            compare=self.analysis.comparison,  # cached per (layer, method, k) by the Analysis
-        )
-        spec = self.profile[first]
-        self.frequency_map = FrequencyMap(selection=self.selection)
-        self._fmap_note = ipw.HTML()
-        self._fmap_note.add_class("svdw-ex-note")
-        from svdwidgets.featurevis.jobs import RenderQueue
-
-        # the Explorer owns the render jobs; the gallery only draws what they report
-        self.jobs = RenderQueue(
-            self.profile,
-            data=self.data,
-            cache=cache,
-            options=check_render_options(render_options),
-        )
-        self.gallery = VectorGallery(
-            self.profile,
-            first,
-            k=k,
-            data=self.data,
-            labels=self.labels,
-            class_names=self.class_names,
-            n_examples=n_examples,
-            selection=self.selection,
-            render_options=render_options,
-            autostart=False,
-            jobs=self.jobs,
-            layout=ipw.Layout(flex="3 1 420px", min_width="0"),
-        )
-        self.hypergraph_view = (
-            None
-            if self.hypergraph is None
-            else HypergraphView.from_hypergraph(
-                self.hypergraph,
-                title=f"Class hypergraph (threshold {threshold:g}, top {hypergraph_k} per layer)",
-                selection=self.selection,
-            )
-        )
+        self.selection = Selection(layer=layer or "")
         self._picker = ipw.Dropdown(
-            options=names, value=first, description="layer", layout=ipw.Layout(width="260px")
+            options=[] if layer is None else [layer],
+            value=layer,
+            description="layer",
+            disabled=True,
+            layout=ipw.Layout(width="260px"),
         )
         self._picker.add_class("svdw-ex-picker")
-        self._summary = ipw.HTML()
+        self._summary = ipw.HTML(html.escape(self.analysis.caption))
         self._summary.add_class("svdw-ex-summary")
         heading = title if title is not None else f"svdwidgets Explorer · {type(model).__name__}"
         header = ipw.HBox(
@@ -224,33 +212,91 @@ class Explorer(ipw.VBox):
             layout=ipw.Layout(align_items="center", flex_flow="row wrap"),
         )
         header.add_class("svdw-ex-header")
-        self._fmap_box = ipw.VBox(
-            [self.frequency_map, self._fmap_note], layout=ipw.Layout(flex="1 1 320px")
+        self._bar = ipw.FloatProgress(value=0.0, min=0.0, max=1.0, layout=ipw.Layout(width="220px"))
+        self._status = ipw.HTML("<i>starting…</i>")
+        self._status.add_class("svdw-ex-status")
+        status = ipw.HBox([self._bar, self._status], layout=ipw.Layout(align_items="center"))
+        status.add_class("svdw-ex-progress")
+        self._placeholder = ipw.HTML("<i>the spectra appear once the layers are profiled…</i>")
+        self._spectrum_slot = ipw.VBox([self._placeholder])  # closed with the Explorer
+        self._middle = ipw.HBox(
+            [], layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start")
         )
-        middle = ipw.HBox(
-            [self.gallery, self._fmap_box],
-            layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"),
+        self._middle.add_class("svdw-ex-middle")
+        self._graph_slot = ipw.VBox([])
+        super().__init__(
+            children=[header, status, self._spectrum_slot, self._middle, self._graph_slot],
+            **kwargs,
         )
-        middle.add_class("svdw-ex-middle")
-        children: list[ipw.Widget] = [header, self.spectrum, middle]
-        if self.hypergraph_view is not None:
-            children.append(self.hypergraph_view)
-        super().__init__(children=children, **kwargs)
         self.add_class("svdw-explorer")
-        self._switching = False
-        self.layer = first
-        self._show_frequency_map(first, spec)
-        self._picker.observe(self._on_picker, "value")
-        self.selection.observe(self._on_selection, names=["layer", "indices"])
-        self._describe()
-        self._mark("widgets", t)
-        if autostart:
-            self.gallery.render()
+        self._jobs: list[Any] = []
+        try:
+            self._jobs.append(
+                self.analysis.start(
+                    "profile", on_progress=self._on_progress, on_done=self._on_profiled
+                )
+            )
+            if self.analysis.has_hypergraph():
+                self._jobs.append(
+                    self.analysis.start(
+                        "hypergraph",
+                        top_k=hypergraph_k,
+                        threshold=threshold,
+                        on_progress=self._on_progress,
+                        on_done=self._on_hypergraph,
+                    )
+                )
+            else:
+                self._graph_ready.set()
+        except BaseException:  # a closed analysis starts no job: leave no widget behind
+            self.close()
+            raise
         self._mark("open", started)
 
     # ----------------------------------------------------------------------------------------
     # Public API
     # ----------------------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Any:
+        """The :class:`~svdwidgets.Profile` (waits for it)."""
+        self._await(self._views_ready)
+        return self._profile
+
+    @property
+    def spectrum(self) -> Any:
+        """The :class:`~svdwidgets.widgets.SpectrumView` (waits for the profile)."""
+        self._await(self._views_ready)
+        return self._spectrum
+
+    @property
+    def frequency_map(self) -> Any:
+        """The :class:`~svdwidgets.widgets.FrequencyMap` (waits for the profile)."""
+        self._await(self._views_ready)
+        return self._frequency_map
+
+    @property
+    def gallery(self) -> Any:
+        """The :class:`~svdwidgets.widgets.VectorGallery` (waits for the profile)."""
+        self._await(self._views_ready)
+        return self._gallery
+
+    @property
+    def hypergraph(self) -> Any:
+        """The :class:`~svdwidgets.ClassHypergraph` (waits for it; None without labels)."""
+        self._await(self._graph_ready)
+        return self._hypergraph
+
+    @property
+    def hypergraph_view(self) -> Any:
+        """The :class:`~svdwidgets.widgets.HypergraphView` (waits; None without labels)."""
+        self._await(self._graph_ready)
+        return self._hypergraph_view
+
+    @property
+    def filled(self) -> bool:
+        """Whether the views and the hypergraph are in (the gallery may still render)."""
+        return self._views_ready.is_set() and self._graph_ready.is_set()
 
     @property
     def layers(self) -> list[str]:
@@ -265,12 +311,11 @@ class Explorer(ipw.VBox):
 
     def select(self, layer: str, indices: int | Sequence[int]) -> None:
         """Select singular directions ``indices`` of ``layer`` in every view."""
-        if layer not in self.profile.layers:
-            raise SVDWidgetsError(
-                f"unknown layer {layer!r}; the analysed layers are {self.profile.layers}"
-            )
+        prof = self.profile
+        if layer not in prof.layers:
+            raise SVDWidgetsError(f"unknown layer {layer!r}; the analysed layers are {prof.layers}")
         chosen = [indices] if isinstance(indices, int) else list(indices)
-        n = len(self.profile[layer].values)
+        n = len(prof[layer].values)
         bad = [i for i in chosen if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n]
         if bad:
             raise SVDWidgetsError(
@@ -280,25 +325,27 @@ class Explorer(ipw.VBox):
 
     def show_layer(self, layer: str) -> None:
         """Show ``layer`` in every view (what the layer picker does)."""
-        if layer not in self.profile.layers:
-            raise SVDWidgetsError(
-                f"unknown layer {layer!r}; the analysed layers are {self.profile.layers}"
-            )
+        prof = self.profile
+        if layer not in prof.layers:
+            raise SVDWidgetsError(f"unknown layer {layer!r}; the analysed layers are {prof.layers}")
         self._picker.value = layer
 
     def export_html(self, path: str | Path, *, title: str | None = None) -> Path:
         """Write the dashboard as a standalone page (no kernel, no network needed).
 
-        Every control the page shows works in the browser: the layer dropdown (every layer's
-        spectrum, ESD and fits, frequency map and rendered cards travel with the page), clicks
-        and brushes (the status lines follow), "compare methods" (the curves are computed now,
-        within :data:`svdwidgets.explorer_page.COMPARE_BUDGET_S`), and a hypergraph node of
-        another layer. Controls that need a kernel are hidden; a direction not rendered yet
-        says so. Prints the page's size; returns its path.
+        Waits until the dashboard is filled. Every control the page shows works in the
+        browser: the layer dropdown (every layer's spectrum, ESD and fits, frequency map and
+        rendered cards travel with the page), clicks and brushes (the status lines follow),
+        "compare methods" (the curves are computed now, within
+        :data:`svdwidgets.explorer_page.COMPARE_BUDGET_S`), and a hypergraph node of another
+        layer. Controls that need a kernel are hidden; a direction not rendered yet says so.
+        Prints the page's size; returns its path.
         """
         from svdwidgets.explorer_page import page_controller
         from svdwidgets.widgets.export import export_html
 
+        self._await(self._views_ready)
+        self._await(self._graph_ready)
         controller = page_controller(self)
         try:
             out = export_html(
@@ -312,34 +359,235 @@ class Explorer(ipw.VBox):
         return out
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the gallery has rendered what it was asked (False on timeout)."""
-        return self.gallery.wait(timeout)
+        """Block until the dashboard is filled (profile, views, hypergraph) and the gallery has
+        rendered what it was asked; False on timeout. Raises what made the opening fail."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for event in (self._views_ready, self._graph_ready):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not event.wait(left):
+                return False
+        if self._error is not None:
+            raise self._error
+        if self._gallery is None:  # closed before the views were made
+            return True
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return bool(self._gallery.wait(left))
 
     def close(self) -> None:
-        """Stop the render jobs and their thread, and close every widget the Explorer made.
+        """Cancel the opening's jobs, stop the gallery's renders and its thread, and close every
+        widget the Explorer made.
 
         Afterwards nothing of the Explorer stays registered with the kernel
-        (``ipywidgets.Widget.widgets``), and a selection starts no render.
+        (``ipywidgets.Widget.widgets``), no thread of its own runs, and a selection starts no
+        render.
         """
+        self._closed = True
+        for job in getattr(self, "_jobs", []):
+            job.cancel()
         # absent when the constructor failed, already removed on a second close
         try:
             self._picker.unobserve(self._on_picker, "value")
             self.selection.unobserve(self._on_selection, names=["layer", "indices"])
         except (AttributeError, ValueError):
             pass
-        jobs = getattr(self, "jobs", None)
-        if jobs is not None:
-            jobs.close()  # first: cancels and joins the worker before the views it updates close
-        gallery = getattr(self, "gallery", None)
-        if gallery is not None:
-            gallery.close()
         analysis = getattr(self, "analysis", None)
         if analysis is not None and getattr(self, "_own_analysis", False):
-            analysis.close()  # cancels its jobs; one handed in stays open
-        if _descendants is not None:  # None only while the interpreter tears modules down
-            for widget in _descendants(self):
-                widget.close()
-        super().close()
+            analysis.close()  # cancels its jobs and joins its thread; one handed in stays open
+        lock = getattr(self, "_build_lock", None)
+        with lock if lock is not None else contextlib.nullcontext():
+            queue = getattr(self, "render_queue", None)
+            if queue is not None:
+                queue.close()  # first: cancels and joins the worker before the views it updates
+            gallery = getattr(self, "_gallery", None)
+            if gallery is not None:
+                gallery.close()
+            for event in (getattr(self, "_views_ready", None), getattr(self, "_graph_ready", None)):
+                if event is not None:
+                    event.set()  # nothing will fill them now: waits return
+            if _descendants is not None:  # None only while the interpreter tears modules down
+                for widget in _descendants(self):
+                    widget.close()
+            super().close()
+
+    # ----------------------------------------------------------------------------------------
+    # Filling in (these run on the analysis's worker thread)
+    # ----------------------------------------------------------------------------------------
+
+    def _on_progress(self, job: Any) -> None:
+        stage, done, total, detail = job.what, job.done, job.total, job.detail
+        self.progress_log.append((stage, done, total, detail))
+        if self._closed:
+            return
+        if stage == "profile" and total > 1:
+            now = f" · now {detail}" if detail else ""
+            text = f"profiling the layers: {done} of {total} done{now} …"
+            self._bar.value = 0.6 * done / total
+        elif stage == "profile":
+            text = "profiling the layers …" if done == 0 else "profile done"
+        elif stage == "projections":
+            text = "projecting the data on every layer's top directions …"
+            self._bar.value = max(self._bar.value, 0.7 if done == 0 else 0.85)
+        elif stage == "hypergraph":
+            text = "building the class hypergraph …" if done == 0 else "class hypergraph done"
+            self._bar.value = max(self._bar.value, 0.85 if done == 0 else 1.0)
+        else:
+            text = f"{stage}: {done} of {total}"
+        self._say(text)
+
+    def _on_profiled(self, job: Any) -> None:
+        try:
+            if job.state != "done":
+                self._fail(job)
+                return
+            t = time.perf_counter()
+            with self._build_lock:
+                if self._closed:
+                    return
+                self._build_views(job.result())
+            self._mark("views", t)
+            self.timings["profile"] = job.seconds
+            self.timings["first view"] = time.perf_counter() - self._started
+            self._views_ready.set()
+            if self._graph_ready.is_set():
+                self._finish()
+            else:
+                self._say("spectra in; projecting the data for the class hypergraph …")
+            if self._options["autostart"] and not self._closed:
+                self._gallery.render()
+        except BaseException as err:  # shown, and raised by wait(): never kills the worker
+            self._error = err
+            self._fail(job)
+
+    def _on_hypergraph(self, job: Any) -> None:
+        try:
+            if job.state != "done" or self._error is not None:
+                if self._error is None and job.state == "failed":
+                    self._error = job.error
+                    self._say(f"the class hypergraph failed: {job.error}", error=True)
+                return
+            self.timings["hypergraph"] = job.seconds
+            with self._build_lock:
+                if self._closed:
+                    return
+                self._build_hypergraph(job.result())
+            self._finish()
+        except BaseException as err:
+            self._error = err
+            self._say(f"the class hypergraph failed: {err}", error=True)
+        finally:
+            self._graph_ready.set()
+
+    def _fail(self, job: Any) -> None:
+        if self._error is None and job.error is not None:
+            self._error = job.error
+        for other in self._jobs:
+            other.cancel()
+        if job.state == "cancelled" and self._error is None:
+            self._say("cancelled")
+        else:
+            self._say(f"could not open: {self._error}", error=True)
+        self._views_ready.set()
+        self._graph_ready.set()
+
+    def _finish(self) -> None:
+        self.timings["filled"] = time.perf_counter() - self._started
+        self._bar.value = 1.0
+        self._bar.layout.display = "none"
+        self._say(f"filled in {self.timings['filled']:.1f} s · showing {self.why}")
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        if self._closed:
+            return
+        body = html.escape(text)
+        self._status.value = f"<span style='color:#c62828'>{body}</span>" if error else body
+
+    def _build_views(self, prof: Any) -> None:
+        from svdwidgets.analysis.first_layer import first_layer
+        from svdwidgets.widgets.frequency_map import FrequencyMap
+        from svdwidgets.widgets.spectrum_view import SpectrumView
+        from svdwidgets.widgets.vector_gallery import VectorGallery
+
+        names = prof.layers
+        if not names:
+            raise SVDWidgetsError(
+                f"no layer of the model could be analysed; skipped: {prof.skipped}"
+            )
+        asked = self._asked_layer
+        if asked is None:
+            first, self.why = first_layer(prof)
+        elif asked not in names:
+            raise SVDWidgetsError(
+                f"layer {asked!r} was not analysed ({prof.skipped.get(asked, 'not a layer')}); "
+                f"the analysed layers are {names}"
+            )
+        else:
+            first, self.why = asked, f"{asked}: the layer asked for"
+        self._profile = prof
+        opts = self._options
+        self.selection.select(first, [])
+        self._spectrum = SpectrumView(
+            prof,
+            first,
+            selection=self.selection,
+            show_picker=False,
+            compare=self.analysis.comparison,  # cached per (layer, method, k) by the Analysis
+        )
+        self._frequency_map = FrequencyMap(selection=self.selection)
+        self._fmap_note = ipw.HTML()
+        self._fmap_note.add_class("svdw-ex-note")
+        from svdwidgets.featurevis.jobs import RenderQueue
+        from svdwidgets.featurevis.render import check_render_options
+
+        # the Explorer owns the render jobs; the gallery only draws what they report
+        self.render_queue = RenderQueue(
+            prof,
+            data=self.data,
+            cache=opts["cache"],
+            options=check_render_options(opts["render_options"]),
+        )
+        self._gallery = VectorGallery(
+            prof,
+            first,
+            k=opts["k"],
+            data=self.data,
+            labels=self.labels,
+            class_names=self.class_names,
+            n_examples=opts["n_examples"],
+            selection=self.selection,
+            render_options=opts["render_options"],
+            autostart=False,
+            jobs=self.render_queue,
+            layout=ipw.Layout(flex="3 1 420px", min_width="0"),
+        )
+        self._fmap_box = ipw.VBox(
+            [self._frequency_map, self._fmap_note], layout=ipw.Layout(flex="1 1 320px")
+        )
+        with self.hold_sync():
+            self.layer = first
+            self._show_frequency_map(first, prof[first])
+            self._picker.options = names
+            self._picker.value = first
+            self._picker.disabled = False
+            self._spectrum_slot.children = [self._spectrum]
+            self._middle.children = [self._gallery, self._fmap_box]
+        self._picker.observe(self._on_picker, "value")
+        self.selection.observe(self._on_selection, names=["layer", "indices"])
+        self._describe()
+
+    def _build_hypergraph(self, graph: Any) -> None:
+        from svdwidgets.widgets.hypergraph_view import HypergraphView
+
+        opts = self._options
+        self._hypergraph = graph
+        self._hypergraph_view = HypergraphView.from_hypergraph(
+            graph,
+            title=(
+                f"Class hypergraph (threshold {opts['threshold']:g}, "
+                f"top {opts['hypergraph_k']} per layer)"
+            ),
+            selection=self.selection,
+        )
+        self._graph_slot.children = [self._hypergraph_view]
 
     # ----------------------------------------------------------------------------------------
     # Links
@@ -350,26 +598,31 @@ class Explorer(ipw.VBox):
 
     def _on_selection(self, change: traitlets.Bunch) -> None:
         sel = self.selection
-        if sel.layer and sel.layer != self.layer and sel.layer in self.profile.layers:
+        prof = self._profile
+        if prof is None:
+            return
+        if sel.layer and sel.layer != self.layer and sel.layer in prof.layers:
             indices = list(sel.indices)
             self._picker.value = sel.layer  # switches every view
-            if sel.indices != indices:  # the switch may have cleared it
+            if sel.indices != indices:  # the switch may have changed it
                 sel.select(sel.layer, indices)
         self._describe()
 
     def _switch(self, layer: str) -> None:
-        if layer == self.layer or self._switching:
+        if layer == self.layer or self._switching or self._profile is None:
             return
         self._switching = True
         try:
             t = time.perf_counter()
             self.layer = layer
-            spec = self.profile[layer]
-            self.spectrum.layer = layer
-            self.gallery.show(layer)
+            spec = self._profile[layer]
+            self._spectrum.layer = layer
+            self._gallery.show(layer)
             self._show_frequency_map(layer, spec)
-            if self.selection.layer != layer:
-                self.selection.select(layer, [])
+            sel = self.selection
+            if sel.layer != layer:  # keep the indices the new layer has too
+                n = len(spec.values)
+                sel.select(layer, [i for i in sel.indices if 0 <= i < n])
             self._mark("switch", t)
         finally:
             self._switching = False
@@ -378,15 +631,15 @@ class Explorer(ipw.VBox):
     def _show_frequency_map(self, layer: str, spec: Any) -> None:
         from svdwidgets.core.spectrum import FFTSpectrum
 
-        entry = self.profile.entry(layer)
+        entry = self._profile.entry(layer)
         if isinstance(spec, FFTSpectrum) and entry.record.kind != "linear":
-            self.frequency_map.show_spectrum(spec, layer_name=layer)
-            self.frequency_map.layout.display = None
+            self._frequency_map.show_spectrum(spec, layer_name=layer)
+            self._frequency_map.layout.display = None
             self._fmap_box.layout.flex = "1 1 320px"
             exact = "exact" if spec.exact else "circular approximation of a zero-padded layer"
             self._fmap_note.value = f"<i>fft method ({html.escape(exact)})</i>"
         else:
-            self.frequency_map.layout.display = "none"
+            self._frequency_map.layout.display = "none"
             self._fmap_box.layout.flex = "0 1 240px"  # the gallery takes the row
             why = "a Linear layer" if entry.record.kind == "linear" else f"method {spec.method!r}"
             self._fmap_note.value = (
@@ -395,13 +648,14 @@ class Explorer(ipw.VBox):
             )
 
     def _describe(self) -> None:
-        spec = self.profile[self.layer]
+        prof = self._profile
+        spec = prof[self.layer]
         sel = self.selection
         picked = [i for i in sel.indices if i < len(spec.values)] if sel.layer == self.layer else []
         parts = [
             f"{len(spec.values):,} singular values · method {spec.method}"
             + ("" if spec.method == "exact" else " (exact)" if spec.exact else " (approximation)"),
-            f"σ_max = {_sigma_max(self.profile.entry(self.layer)):.4g}",
+            f"σ_max = {_sigma_max(prof.entry(self.layer)):.4g}",
         ]
         parts.append(self.analysis.caption)
         if len(picked) == 1:
@@ -413,6 +667,11 @@ class Explorer(ipw.VBox):
     # ----------------------------------------------------------------------------------------
     # Building
     # ----------------------------------------------------------------------------------------
+
+    def _await(self, event: threading.Event) -> None:
+        event.wait()
+        if self._error is not None:
+            raise self._error
 
     def _mark(self, name: str, since: float) -> None:
         self.timings[name] = time.perf_counter() - since
@@ -468,8 +727,9 @@ def _check_inputs(
     if input_shape is None:
         if data is None:
             raise SVDWidgetsError("pass input_shape=(C, H, W), or data to take it from")
-        return tuple(int(s) for s in data.shape[1:])
-    shape = tuple(input_shape)
+        shape = tuple(int(s) for s in data.shape[1:])
+    else:
+        shape = tuple(input_shape)
     if len(shape) != 3 or not all(
         isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
     ):
@@ -478,4 +738,22 @@ def _check_inputs(
         raise SVDWidgetsError(
             f"data has inputs of shape {tuple(data.shape[1:])} but input_shape is {shape}"
         )
+    first = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and shape[0] != first[1].in_channels:
+        raise SVDWidgetsError(
+            f"inputs of shape {shape} have {shape[0]} channels but the first layer "
+            f"{first[0]!r} expects in_channels={first[1].in_channels}"
+        )
     return shape
+
+
+def _check_layer(model: nn.Module, layer: str | None) -> None:
+    """A layer asked for by name must be a Conv2d / Linear-like module of the model (whether
+    the profile can analyse it is known once it ran: then the status line says)."""
+    if layer is None:
+        return
+    if not isinstance(layer, str):
+        raise SVDWidgetsError(f"layer must be a layer's dotted name, got {layer!r}")
+    names = [n for n, m in model.named_modules() if n and not list(m.children())]
+    if layer not in names:
+        raise SVDWidgetsError(f"unknown layer {layer!r}; the model's leaf modules are {names}")

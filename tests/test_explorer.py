@@ -91,7 +91,10 @@ def test_a_node_of_another_layer_switches_every_view(explorer: Any) -> None:
     assert ex.frequency_map.layout.display == "none"
     assert "No frequency map for fc" in ex._fmap_note.value
     assert "a Linear layer" in ex._fmap_note.value
-    assert ex.selection.layer == "fc" and ex.selection.indices == []
+    # the selection is kept across the switch where the layer has a direction of that index
+    kept = [index] if index < len(ex.profile["fc"].values) else []
+    assert ex.selection.layer == "fc" and ex.selection.indices == kept
+    assert "fc" in ex.gallery.status  # the gallery says which layer it shows
     ex.show_layer("block.conv2")
     assert ex.frequency_map.layout.display is None
 

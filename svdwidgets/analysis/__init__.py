@@ -14,6 +14,7 @@ from svdwidgets.analysis.analysis import (
     Directions,
     MethodCurve,
 )
+from svdwidgets.analysis.first_layer import circular_gap, first_layer
 from svdwidgets.analysis.jobs import Job, JobCancelled, JobContext, JobRunner
 from svdwidgets.analysis.table import TEXT_COLUMNS, folding_caption, format_text, layer_table
 from svdwidgets.model.folding import FOLD_BN_DEFAULT
@@ -31,6 +32,8 @@ __all__ = [
     "JobContext",
     "JobRunner",
     "MethodCurve",
+    "circular_gap",
+    "first_layer",
     "folding_caption",
     "format_text",
     "layer_table",

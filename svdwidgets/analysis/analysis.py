@@ -391,10 +391,10 @@ class Analysis:
             self._report(stage, 1, 1)
             return value
 
-    def _report(self, stage: str, done: int, total: int) -> None:
+    def _report(self, stage: str, done: int, total: int, detail: str = "") -> None:
         ctx: JobContext | None = getattr(self._local, "ctx", None)
         if ctx is not None:
-            ctx.progress(done, total, stage)  # raises JobCancelled once cancelled
+            ctx.progress(done, total, stage, detail)  # raises JobCancelled once cancelled
         if self.progress is not None:
             self.progress(stage, done, total)
 
@@ -408,7 +408,7 @@ class Analysis:
         from svdwidgets.model.profile import profile
 
         def layer_done(name: str, done: int, total: int) -> None:
-            self._report("profile", done, total)
+            self._report("profile", done, total, name)
 
         return profile(
             self.model,
@@ -430,7 +430,7 @@ class Analysis:
         entry = self._entry(layer)
         spec = entry.spectrum
         n = min(k, len(spec.values))
-        pairs = [spec.vector(i) for i in range(n)]
+        pairs = spec.vectors(range(n))
         return Directions(
             layer=layer,
             indices=np.arange(n),

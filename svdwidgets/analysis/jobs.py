@@ -46,10 +46,11 @@ class JobContext:
     def cancelled(self) -> threading.Event:
         return self.job.cancel_event
 
-    def progress(self, done: int, total: int, what: str = "") -> None:
-        """Report ``done`` of ``total`` steps (``what``: the step); raises once cancelled."""
+    def progress(self, done: int, total: int, what: str = "", detail: str = "") -> None:
+        """Report ``done`` of ``total`` steps (``what``: the step, ``detail``: the item just
+        done, e.g. a layer's name); raises once cancelled."""
         self.check()
-        self.job._report(done, total, what)
+        self.job._report(done, total, what, detail)
 
     def check(self) -> None:
         """Raise :class:`JobCancelled` when the job was cancelled."""
@@ -69,6 +70,7 @@ class Job:
     done: int = 0
     total: int = 0
     what: str = ""
+    detail: str = ""
     error: BaseException | None = None
     seconds: float = 0.0
     cancel_event: threading.Event = field(default_factory=threading.Event)
@@ -98,8 +100,9 @@ class Job:
             raise self.error
         return self._value
 
-    def _report(self, done: int, total: int, what: str) -> None:
+    def _report(self, done: int, total: int, what: str, detail: str = "") -> None:
         self.done, self.total, self.what = int(done), int(total), str(what)
+        self.detail = str(detail)
         if self.on_progress is not None:
             self.on_progress(self)
 

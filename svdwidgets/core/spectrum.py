@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -77,6 +79,11 @@ class Spectrum:
         """``(v, u)``: real unit right and left singular vectors for ``values[i]``."""
         raise SVDWidgetsError(f"method {self.method!r} gives singular values only, no vectors")
 
+    def vectors(self, indices: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[vector(i) for i in indices]``, computed together where the method can share work
+        (the ``fft`` method decomposes each frequency block once for all its directions)."""
+        return [self.vector(i) for i in indices]
+
     def _oriented(self, v: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shape the forward operator's vectors for the layer the user gave."""
         g = self.geometry
@@ -87,6 +94,66 @@ class Spectrum:
         if g.kind == "conv_transpose":
             return u, v
         return v, u
+
+
+_SEPARATION = 0.01
+"""Inverse iteration is used for a block's ``rank``-th triplet when its σ² is this far (relatively)
+from its neighbours'; closer ones take the block's SVD."""
+
+
+def _inverse_iteration(
+    block: torch.Tensor,
+    rank: int,
+    values: torch.Tensor,
+    cache: dict[tuple[int, ...], Any],
+    key: tuple[int, ...],
+) -> tuple[torch.Tensor, float, torch.Tensor] | None:
+    """``(u, σ, v)`` of ``block``'s ``rank``-th singular value by inverse iteration on the Gram
+    matrix of its smaller side, shifted to ``σ_r² (1 + 1e-4)``; None where the values say the
+    triplet is not well separated or the residual check fails (then the caller takes the SVD).
+    ``values`` are the block's singular values, descending (those the spectrum computed)."""
+    sv = values.double()
+    if rank >= len(sv) or not float(sv[0]) > 0:
+        return None
+    lam = float(sv[rank]) ** 2
+    if lam < 0.01 * float(sv[0]) ** 2:
+        return None
+    above = float(sv[rank - 1]) ** 2 if rank > 0 else math.inf
+    below = float(sv[rank + 1]) ** 2 if rank + 1 < len(sv) else 0.0
+    if above - lam < _SEPARATION * lam or lam - below < _SEPARATION * lam:
+        return None
+    m, n = block.shape
+    if rank + 1 >= len(sv) and len(sv) < min(m, n):
+        return None  # the values were cut at k: the neighbour below is unknown
+    right_side = n <= m
+    gram_key = (*key, -2)
+    if gram_key not in cache:
+        cache[gram_key] = block.mH @ block if right_side else block @ block.mH
+    gram = cache[gram_key]
+    size = gram.shape[0]
+    shifted = gram - (lam * (1 + 1e-4)) * torch.eye(size, dtype=gram.dtype)
+    lu, pivots = torch.linalg.lu_factor(shifted)
+    gen = torch.Generator().manual_seed(rank)
+    x = torch.randn(size, 1, generator=gen, dtype=gram.dtype)
+    for _ in range(4):
+        x = torch.linalg.lu_solve(lu, pivots, x)
+        x = x / torch.linalg.vector_norm(x)
+    x = x[:, 0]
+    gx = gram @ x
+    rayleigh = float((x.conj() @ gx).real)
+    if float(torch.linalg.vector_norm(gx - rayleigh * x)) > 1e-3 * lam or rayleigh <= 0:
+        return None
+    if right_side:
+        right = x
+        image = block @ right
+        sigma = float(torch.linalg.vector_norm(image))
+        left = image / sigma
+    else:
+        left = x
+        image = block.mH @ left
+        sigma = float(torch.linalg.vector_norm(image))
+        right = image / sigma
+    return left, sigma, right
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -230,19 +297,23 @@ class FFTSpectrum(Spectrum):
 
     def direction(self, i: int) -> FrequencyDirection:
         """The frequency, group and complex channel directions of ``values[i]``."""
+        return self._direction(i, None)
+
+    def vectors(self, indices: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[vector(i) for i in indices]``, with one SVD per frequency block (the top
+        directions of a layer share blocks: a conjugate pair always, several ranks often);
+        the same numbers as :meth:`vector`, which decomposes the block on every call."""
+        blocks: dict[tuple[int, ...], Any] = {}
+        return [self._vector(self._direction(i, blocks)) for i in indices]
+
+    def _direction(self, i: int, blocks: dict[tuple[int, ...], Any] | None) -> FrequencyDirection:
         fh, fw, group, rank, copy = self._locate(self._check_index(i))
         nh, nw = self.grid
         part = "real" if copy == 0 else "imag"
         if copy == 0 and self._blocks.multiplicity[fh, fw] == 1 and 0 < fh and 2 * fh > nh:
             # Columns f_w = 0, N_w/2 hold f and -f both: the upper one gives the other part.
             part = "imag"
-        # one small block: torch's thread pool only costs here (45 ms vs 1 ms on 2 busy cores)
-        with single_threaded_lapack():
-            # one block: its SVD and the vectors built from it live on the CPU, as the values
-            block = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
-            left, sigma, right_h = torch.linalg.svd(block, full_matrices=False)
-        right = right_h.mH[:, rank]
-        lvec = left[:, rank]
+        lvec, sigma_r, right = self._pair(fh, fw, group, rank, blocks)
         # Fix the phase: the largest entry of the right vector is real and positive, so that a
         # real block (self-conjugate frequency) gives real vectors.
         anchor = right[int(right.abs().argmax())]
@@ -257,7 +328,7 @@ class FFTSpectrum(Spectrum):
         left_full = lvec.new_zeros((g.c_out,))
         left_full[group * m : (group + 1) * m] = lvec
         return FrequencyDirection(
-            sigma=float(sigma[rank]),
+            sigma=sigma_r,
             frequency=(fh, fw),
             grid=(nh, nw),
             group=group,
@@ -268,7 +339,37 @@ class FFTSpectrum(Spectrum):
         )
 
     def vector(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        d = self.direction(i)
+        return self._vector(self.direction(i))
+
+    def _pair(
+        self, fh: int, fw: int, group: int, rank: int, blocks: dict[tuple[int, ...], Any] | None
+    ) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """``(u, σ, v)``: the ``rank``-th singular triplet of one frequency block (complex).
+
+        Where the block's values say the triplet is well separated (σ_r within a factor 10 of
+        the block's σ_1 and 1% away from its neighbours, in σ²), it comes from inverse
+        iteration on the block's Gram matrix shifted just above σ_r² (one LU, a few solves:
+        about 6x cheaper than the block's SVD at 512 channels), checked by its residual;
+        otherwise, or when the check fails, from the block's SVD. ``blocks`` (a dict) keeps
+        what one call of :meth:`vectors` computed for the next directions of the same block.
+        """
+        cache: dict[tuple[int, ...], Any] = {} if blocks is None else blocks
+        key = (fh, fw, group)
+        with single_threaded_lapack():  # small blocks: torch's thread pool only costs here
+            if key not in cache:
+                # the block and the vectors built from it live on the CPU, as the values
+                cache[key] = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
+            block = cache[key]
+            fast = _inverse_iteration(block, rank, self._blocks.values[fh, fw, group], cache, key)
+            if fast is not None:
+                return fast
+            svd_key = (*key, -1)
+            if svd_key not in cache:
+                cache[svd_key] = torch.linalg.svd(block, full_matrices=False)
+            left, sigma, right_h = cache[svd_key]
+        return left[:, rank], float(sigma[rank]), right_h.mH[:, rank]
+
+    def _vector(self, d: FrequencyDirection) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.geometry
         assert g is not None
         nh, nw = d.grid
@@ -284,10 +385,15 @@ class FFTSpectrum(Spectrum):
         z_out = d.left[:, None, None] * wave
         pick = torch.real if d.part == "real" else torch.imag
         v, u = pick(z_in), pick(z_out)
-        if float(torch.linalg.vector_norm(v)) < 1e-6 * float(torch.linalg.vector_norm(z_in)):
+        norm_v = torch.linalg.vector_norm(v)
+        # |wave| = 1 everywhere: ||z_in|| = ||right|| sqrt(N_h N_w), no pass over z_in needed
+        norm_z = float(torch.linalg.vector_norm(d.right)) * math.sqrt(nh * nw)
+        if float(norm_v) < 1e-6 * norm_z:
             other = torch.imag if d.part == "real" else torch.real
             v, u = other(z_in), other(z_out)
-        return self._oriented(_unit(v).to(self.values.dtype), _unit(u).to(self.values.dtype))
+            norm_v = torch.linalg.vector_norm(v)
+        unit_v = v / norm_v  # what _unit(v) computes, without a second norm
+        return self._oriented(unit_v.to(self.values.dtype), _unit(u).to(self.values.dtype))
 
 
 class DenseSpectrum(Spectrum):

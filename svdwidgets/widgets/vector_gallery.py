@@ -264,6 +264,7 @@ class VectorGallery(DOMWidget):
                 self.layer = layer
                 self.items = cards
                 self.error = ""
+                self.status = f"{layer}: {len(cards)} direction(s)"
         if render:
             self.render()
 

@@ -120,6 +120,7 @@ def test_explorer_and_report_work_with_an_unusable_cache(
     images, labels = torch.rand(12, 1, 8, 8), torch.arange(12) % 2
     with pytest.warns(SVDWidgetsWarning, match="caching in memory"):
         ex = sw.Explorer(net, images, labels, ["a", "b"], render_options={"steps": 2})
+        assert ex.wait(60)  # the profile (and its warning) runs on the analysis's worker
     ex.close()
     # the report, on a small user model (the module importable from tmp_path)
     name = "cache_fallback_net_" + tmp_path.name.replace("-", "_")
