@@ -407,7 +407,11 @@ class Explorer(ipw.VBox):
             if _descendants is not None:  # None only while the interpreter tears modules down
                 for widget in _descendants(self):
                     widget.close()
+                    # views built on the analysis's worker can outlive their Explorer for a
+                    # while: closed, they keep no observer either
+                    widget.unobserve_all()
             super().close()
+            self.unobserve_all()
 
     # ----------------------------------------------------------------------------------------
     # Filling in (these run on the analysis's worker thread)
