@@ -172,7 +172,7 @@ def test_report_command_resnet18_random_init(
     assert cli.main(["report", "resnet18", "--out", str(tmp_path / "no")]) == 2
     assert not (tmp_path / "no").exists() and not list((tmp_path).rglob("*.pth"))
     out = tmp_path / "r18"
-    argv = ["report", "resnet18", "--random-init", "--input-shape", "3,64,64", "--no-explorer"]
+    argv = ["report", "resnet18", "--random-init", "--input-shape", "3,32,32", "--no-explorer"]
     assert cli.main([*argv, "--out", str(out)]) == 0
     with (out / "layers.csv").open(newline="") as f:
         rows = {row["layer"]: row for row in csv.DictReader(f)}
@@ -180,3 +180,22 @@ def test_report_command_resnet18_random_init(
     assert list(rows) == analysable(model)  # forward order = definition order in ResNet
     assert all(float(r["sigma_max"]) > 0 for r in rows.values())
     assert (out / "report.html").exists() and (out / "overview.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("arch", "cls", "fragment"),
+    [
+        ("nf_resnet26", "ScaledStdConv2d", "differs from the operator"),
+        ("tf_efficientnet_lite0", "Conv2dSame", "pads or reshapes by itself"),
+    ],
+)
+def test_timm_convs_with_their_own_forward_are_skipped(arch: str, cls: str, fragment: str) -> None:
+    """timm's weight-standardised and "same"-padded convs compute another operator than their
+    weight and attributes describe: skipped with the reason, never a wrong row."""
+    model = _load(f"timm:{arch}")
+    prof = sw.profile(model, (3, 64, 64), cache=False, progress=False, exact_sigma_max=False)
+    modules = dict(model.named_modules())
+    own = {n for n in analysable(model) if type(modules[n]).__name__ == cls}
+    assert own and set(prof.skipped) == own
+    assert all(f"{cls} overrides forward" in r and fragment in r for r in prof.skipped.values())
+    assert set(prof.layers) == set(analysable(model)) - own
