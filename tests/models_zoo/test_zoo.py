@@ -79,9 +79,10 @@ def _load(name: str) -> nn.Module:
     return found.model
 
 
-def _reference_layer(prof: sw.Profile, model: nn.Module) -> str:
+def _reference_layer(prof: sw.Profile, model: nn.Module) -> tuple[str, bool]:
     """The smallest conv with a kernel wider than 1 (padding where the model has it): the
-    layer whose circular spectrum differs most from the operator's."""
+    layer whose circular spectrum differs most from the operator's; and whether it is small
+    enough for the dense reference."""
     modules = dict(model.named_modules())
     best: tuple[int, str] | None = None
     for name in prof.layers:
@@ -90,10 +91,10 @@ def _reference_layer(prof: sw.Profile, model: nn.Module) -> str:
             continue
         shape = prof.entry(name).record.input_shape
         side = max(math.prod(shape), output_numel(m, shape))
-        if side <= _DENSE_SIDE and (best is None or side < best[0]):
+        if best is None or side < best[0]:
             best = (side, name)
-    assert best is not None, "no conv layer small enough for the dense reference"
-    return best[1]
+    assert best is not None, "no conv layer with a kernel wider than 1"
+    return best[1], best[0] <= _DENSE_SIDE
 
 
 @pytest.mark.parametrize(
@@ -128,16 +129,22 @@ def test_profile_every_layer_exact_sigma_max(name: str, size: int) -> None:
         assert iv.upper / iv.lower - 1 <= 1e-4 + 1e-12
         assert isinstance(rows.loc[layer, "why"], str) and rows.loc[layer, "why"]
     # one layer against the dense operator built by running the module on basis vectors
-    layer = _reference_layer(prof, model)
-    record = prof.entry(layer).record
-    dense = torch.linalg.svdvals(operator_matrix(record.module, record.input_shape))
-    iv = prof.entry(layer).sigma_max
-    assert iv is not None
-    assert iv.lower * (1 - 2e-6) <= float(dense[0]) <= iv.upper * (1 + 2e-6), (layer, iv, dense[0])
-    spec = prof[layer]
-    if spec.exact:  # the whole spectrum (k=None) is the operator's
-        n = min(len(spec), 16)
-        torch.testing.assert_close(spec.values[:n].double(), dense[:n], rtol=1e-4, atol=1e-6)
+    # (none is small enough at 224 px: there the model's 64 px case holds the conv check, and
+    # the classifier's check below is the dense one)
+    layer, small = _reference_layer(prof, model)
+    if small:
+        record = prof.entry(layer).record
+        iv = prof.entry(layer).sigma_max
+        assert iv is not None
+        dense = torch.linalg.svdvals(operator_matrix(record.module, record.input_shape))
+        top = float(dense[0])
+        assert iv.lower * (1 - 2e-6) <= top <= iv.upper * (1 + 2e-6), (layer, iv, top)
+        spec = prof[layer]
+        if spec.exact:  # the whole spectrum (k=None) is the operator's
+            n = min(len(spec), 16)
+            torch.testing.assert_close(spec.values[:n].double(), dense[:n], rtol=1e-4, atol=1e-6)
+    else:
+        assert (name, 64) in CASES
     # the classifier: a Linear layer's σ_max is its matrix's
     linear = [n for n in prof.layers if isinstance(prof.entry(n).record.module, nn.Linear)]
     if linear:
