@@ -62,7 +62,7 @@ CASES = [
     ("timm:mixnet_s", 64),
 ]
 # largest operator side the dense reference builds (basis vectors through the module)
-_DENSE_SIDE = 3000
+_DENSE_SIDE = 5000
 
 
 def test_zoo_libraries_import() -> None:
@@ -144,7 +144,7 @@ def test_profile_every_layer_exact_sigma_max(name: str, size: int) -> None:
             n = min(len(spec), 16)
             torch.testing.assert_close(spec.values[:n].double(), dense[:n], rtol=1e-4, atol=1e-6)
     else:
-        assert (name, 64) in CASES
+        assert size > 64 and (name, 64) in CASES, f"{layer}: too large to densify"
     # the classifier: a Linear layer's σ_max is its matrix's
     linear = [n for n in prof.layers if isinstance(prof.entry(n).record.module, nn.Linear)]
     if linear:
