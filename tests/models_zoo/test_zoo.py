@@ -73,6 +73,7 @@ def test_zoo_libraries_import() -> None:
 def _load(name: str) -> nn.Module:
     source, _, arch = name.partition(":")
     loader = load_timm if source == "timm" else load_torchvision
+    torch.manual_seed(0)  # the same random weights whatever ran before
     found = loader(arch, pretrained=False)
     assert found.source == source and not found.pretrained and found.weights is None
     assert found.input_shape[0] == 3 and not found.model.training
