@@ -28,3 +28,27 @@ python -m ruff format --check .
 python -m mypy
 lint-imports  # the package boundaries: pyproject.toml's [tool.importlinter] contracts
 python -m pytest "$@"
+
+# The zoo (tests/models_zoo: torchvision and timm CNNs, issue 12) in a second environment:
+# torchvision does not import beside the CPU torch 2.13 above, so .venv-zoo (git-ignored) holds
+# torch 2.14.1 (a CUDA build that runs on the CPU), torchvision and timm, and sees everything
+# else (numpy, pandas, pytest, ...) from this environment (--system-site-packages). svdwidgets
+# is the checkout itself, by a .pth file: no second editable install, no labextension rebuild.
+# Built when missing or stale (another pin list or Python); about 50 s from local wheels, 5.3 GB.
+# Only for the whole suite (no pytest arguments given).
+if [ "$#" -eq 0 ]; then
+    ZOO_REQUIREMENTS="torch==2.14.1 torchvision==0.29.1 timm==1.0.31"  # = pyproject's [zoo]
+    zoo_stamp="$ZOO_REQUIREMENTS $(python -c 'import sys; print(sys.executable, sys.version)')"
+    if [ ! -x .venv-zoo/bin/python ] || [ "$(cat .venv-zoo/svdwidgets-zoo.stamp 2>/dev/null)" != "$zoo_stamp" ]; then
+        rm -rf .venv-zoo
+        python -m venv --system-site-packages .venv-zoo
+        # shellcheck disable=SC2086  # the pins are separate words
+        .venv-zoo/bin/python -m pip install --quiet --disable-pip-version-check $ZOO_REQUIREMENTS
+        .venv-zoo/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' |
+            { read -r site; pwd > "$site/svdwidgets-checkout.pth"; }
+        echo "$zoo_stamp" > .venv-zoo/svdwidgets-zoo.stamp
+    fi
+    # missing torchvision/timm fail these tests here, rather than skip them
+    SVDWIDGETS_REQUIRE_ZOO=1 .venv-zoo/bin/python -m pytest -p no:cacheprovider \
+        tests/models_zoo tests/zoo/test_external.py
+fi

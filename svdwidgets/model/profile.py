@@ -618,12 +618,13 @@ def _probe(
     key = probe_key(model, tuple(example.shape), example.dtype)
     cached = store.get_object(key)
     modules = dict(model.named_modules())
-    if isinstance(cached, list) and all(name in modules for name, *_ in cached):
+    if isinstance(cached, list) and all(len(e) == 5 and e[0] in modules for e in cached):
         return [
-            LayerRecord(name, modules[name], shape, calls, bn) for name, shape, calls, bn in cached
+            LayerRecord(name, modules[name], shape, calls, bn, foreign)
+            for name, shape, calls, bn, foreign in cached
         ]
     records = find_layers(model, example)
-    store.put(key, [(r.name, r.input_shape, r.calls, r.batchnorm) for r in records])
+    store.put(key, [(r.name, r.input_shape, r.calls, r.batchnorm, r.foreign) for r in records])
     return records
 
 
@@ -684,6 +685,8 @@ def _analyse(
     start = time.perf_counter()
     if record.calls == 0:
         return LayerProfile(record, None, reason=NOT_CALLED)
+    if record.foreign is not None:
+        return LayerProfile(record, None, reason=record.foreign)
     bad = _bad_weights(record.module)
     if bad:
         return LayerProfile(record, None, reason=f"{_BAD}{record.name!r}: {bad}")
