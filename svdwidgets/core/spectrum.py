@@ -313,7 +313,14 @@ class FFTSpectrum(Spectrum):
         if copy == 0 and self._blocks.multiplicity[fh, fw] == 1 and 0 < fh and 2 * fh > nh:
             # Columns f_w = 0, N_w/2 hold f and -f both: the upper one gives the other part.
             part = "imag"
-        lvec, sigma_r, right = self._pair(fh, fw, group, rank, blocks)
+        ch = (-fh) % nh
+        if self._blocks.multiplicity[fh, fw] == 1 and ch < fh:
+            # -f's block is the conjugate of f's (real weights): decompose the lower one and
+            # conjugate, so that both parts of a pair come from one decomposition, to the bit
+            lvec, sigma_r, right = self._pair(ch, fw, group, rank, blocks)
+            lvec, right = lvec.conj(), right.conj()
+        else:
+            lvec, sigma_r, right = self._pair(fh, fw, group, rank, blocks)
         # Fix the phase: the largest entry of the right vector is real and positive, so that a
         # real block (self-conjugate frequency) gives real vectors.
         anchor = right[int(right.abs().argmax())]
