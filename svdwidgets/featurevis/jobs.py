@@ -261,33 +261,10 @@ class RenderQueue:
                 )
             except RenderCancelled as stop:
                 partial = stop.partial
-                for b, i in enumerate(partial.indices):
-                    job.listener(
-                        RenderEvent(
-                            "image",
-                            job,
-                            index=int(i),
-                            image=partial.images[b],
-                            before=float(partial.before[b]),
-                            after=float(partial.after[b]),
-                            state="cancelled",
-                            message=f"cancelled after {partial.steps} steps",
-                        )
-                    )
+                _report_images(job, partial, "cancelled", f"cancelled after {partial.steps} steps")
                 job.listener(RenderEvent("cancelled", job, step=partial.steps))
                 return
-            for b, i in enumerate(result.indices):
-                job.listener(
-                    RenderEvent(
-                        "image",
-                        job,
-                        index=int(i),
-                        image=result.images[b],
-                        before=float(result.before[b]),
-                        after=float(result.after[b]),
-                        state="done",
-                    )
-                )
+            _report_images(job, result, "done")
         seconds = time.perf_counter() - started
         if job.n_examples and self._data is not None:
             self._fetch_examples(job)
@@ -331,3 +308,20 @@ class RenderQueue:
                     scores=found.scores,
                 )
             )
+
+
+def _report_images(job: RenderJob, rendered: Any, state: str, message: str = "") -> None:
+    """One ``image`` event per direction of a render (a whole one, or what a cancel left)."""
+    for b, i in enumerate(rendered.indices):
+        job.listener(
+            RenderEvent(
+                "image",
+                job,
+                index=int(i),
+                image=rendered.images[b],
+                before=float(rendered.before[b]),
+                after=float(rendered.after[b]),
+                state=state,
+                message=message,
+            )
+        )
