@@ -50,6 +50,7 @@ import traitlets
 from torch import nn
 
 from svdwidgets.analysis import Analysis
+from svdwidgets.analysis.analysis import check_input_shape
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.model.folding import FOLD_BN_DEFAULT
 from svdwidgets.widgets._closing import descendants as _descendants
@@ -728,20 +729,9 @@ def _check_inputs(
         raise SVDWidgetsError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(data)
     check_labels(labels, data, class_names)
-    if input_shape is None:
-        if data is None:
-            raise SVDWidgetsError("pass input_shape=(C, H, W), or data to take it from")
-        shape = tuple(int(s) for s in data.shape[1:])
-    else:
-        shape = tuple(input_shape)
-    if len(shape) != 3 or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
+    shape = check_input_shape(data, input_shape)
+    if len(shape) != 3:  # the dashboard draws images
         raise SVDWidgetsError(f"input_shape must be three positive ints (C, H, W), got {shape!r}")
-    if data is not None and tuple(data.shape[1:]) != shape:
-        raise SVDWidgetsError(
-            f"data has inputs of shape {tuple(data.shape[1:])} but input_shape is {shape}"
-        )
     first = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
     if first is not None and shape[0] != first[1].in_channels:
         raise SVDWidgetsError(

@@ -167,7 +167,7 @@ class Analysis:
                     f"input_shape {tuple(input_shape)} differs from the profile's {shape}"
                 )
             input_shape = shape
-        self.input_shape = _input_shape(data, input_shape)
+        self.input_shape = check_input_shape(data, input_shape)
         self.method = method
         self.fold_bn = bool(fold_bn)
         self.k = k
@@ -485,7 +485,10 @@ def _check_k(k: object, name: str) -> None:
         raise SVDWidgetsError(f"{name} must be a positive int, got {k!r}")
 
 
-def _input_shape(data: torch.Tensor | None, input_shape: Sequence[int] | None) -> tuple[int, ...]:
+def check_input_shape(
+    data: torch.Tensor | None, input_shape: Sequence[int] | None
+) -> tuple[int, ...]:
+    """One input's shape: ``input_shape`` (positive ints, matching ``data``'s) or ``data``'s."""
     if input_shape is None:
         if data is None:
             raise SVDWidgetsError("pass input_shape=(C, H, W), or data to take it from")
