@@ -381,10 +381,13 @@ def _from_conv_transpose(
 
 
 def dense_bytes(geometry: ConvGeometry, itemsize: int) -> int:
-    """Bytes of the dense ``dim_out x dim_in`` matrix of the operator."""
-    return geometry.dim_in * geometry.dim_out * itemsize
+    """Bytes of the dense operator: its ``groups`` diagonal blocks (``dim_out x dim_in`` for
+    ``groups == 1``)."""
+    return geometry.dim_in * geometry.dim_out // geometry.groups * itemsize
 
 
 def dense_work(geometry: ConvGeometry) -> float:
-    """Floating-point work of a dense SVD of the operator, up to a constant."""
-    return float(geometry.dim_in) * geometry.dim_out * min(geometry.dim_in, geometry.dim_out)
+    """Floating-point work of a dense SVD of the operator, up to a constant: one SVD per
+    diagonal block (``groups`` blocks of ``dim_out/groups x dim_in/groups``)."""
+    m, n = geometry.dim_out / geometry.groups, geometry.dim_in / geometry.groups
+    return geometry.groups * m * n * min(m, n)

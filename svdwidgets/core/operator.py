@@ -153,6 +153,32 @@ class ConvOperator:
         dense = torch.cat(blocks, dim=1)
         return dense if dim_in <= dim_out else dense.T
 
+    def to_dense_blocks(self, *, chunk: int = 1024) -> torch.Tensor:
+        """The diagonal blocks ``(groups, dim_out/groups, dim_in/groups)`` of the matrix.
+
+        A convolution with ``groups > 1`` maps each group of input channels to its own group of
+        output channels (every padding mode pads channel by channel), so its matrix is block
+        diagonal, in the ``(c, h, w)`` order of the flat vectors. One product per position of
+        one group's input (or output, whichever is smaller) gives the columns (rows) of every
+        block at once: the basis vector is repeated in each group.
+        """
+        groups = self.geometry.groups
+        if groups == 1:
+            return self.to_dense(chunk=chunk)[None]
+        g = self.geometry
+        dim_out, dim_in = self.shape
+        use_in = dim_in <= dim_out
+        shape, fn = (g.in_shape, self.apply) if use_in else (g.out_shape, self.apply_adjoint)
+        side = (dim_in if use_in else dim_out) // groups
+        parts = []
+        for start in range(0, side, chunk):
+            n = min(start + chunk, side) - start
+            basis = torch.zeros((n, groups, side), dtype=self.dtype, device=self.device)
+            basis[torch.arange(n), :, torch.arange(start, start + n)] = 1
+            parts.append(fn(basis.reshape(n, *shape)).reshape(n, groups, -1))
+        blocks = torch.cat(parts).permute(1, 2, 0)  # (groups, other side, side)
+        return blocks if use_in else blocks.transpose(1, 2)
+
     def to_scipy(self) -> LinearOperator:
         """A ``scipy.sparse.linalg.LinearOperator`` computing through torch."""
         np_dtype = np.float64 if self.dtype == torch.float64 else np.float32

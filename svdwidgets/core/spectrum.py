@@ -404,11 +404,19 @@ class FFTSpectrum(Spectrum):
 
 
 class DenseSpectrum(Spectrum):
-    """Values of the dense operator (``exact`` method on small layers); vectors on request."""
+    """Values of the dense operator (``exact`` method on small layers); vectors on request.
+
+    ``block_values``: ``(groups, r)``, the values of each diagonal block of a grouped
+    convolution's matrix (``(1, r)`` when ``groups == 1``); the spectrum is all of them,
+    sorted, and the ``i``-th vector is its block's, zero outside that block's channels.
+    """
 
     def __init__(
-        self, values: torch.Tensor, operator: ConvOperator, *, k: int | None, solver: str
+        self, block_values: torch.Tensor, operator: ConvOperator, *, k: int | None, solver: str
     ) -> None:
+        flat = block_values.reshape(-1)
+        values, self._order = torch.sort(flat, descending=True, stable=True)
+        self._rank = block_values.shape[-1]
         super().__init__(
             values if k is None else values[:k],
             method="exact",
@@ -423,12 +431,16 @@ class DenseSpectrum(Spectrum):
         i = self._check_index(i)
         if self._uv is None:
             with single_threaded_lapack():
-                u, _, vh = torch.linalg.svd(self._operator.to_dense(), full_matrices=False)
+                u, _, vh = torch.linalg.svd(self._operator.to_dense_blocks(), full_matrices=False)
             self._uv = (u.cpu(), vh.cpu())
         u, vh = self._uv
+        block, j = divmod(int(self._order[i]), self._rank)
         g = self._operator.geometry
-        v_i = vh[i].reshape(g.in_shape)
-        u_i = u[:, i].reshape(g.out_shape)
+        v_i = torch.zeros((u.shape[0], vh.shape[-1]), dtype=vh.dtype)
+        u_i = torch.zeros((u.shape[0], u.shape[1]), dtype=u.dtype)
+        v_i[block] = vh[block, j]
+        u_i[block] = u[block, :, j]
+        v_i, u_i = v_i.reshape(g.in_shape), u_i.reshape(g.out_shape)
         return self._oriented(v_i.to(self.values.dtype), u_i.to(self.values.dtype))
 
 

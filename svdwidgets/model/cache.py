@@ -45,10 +45,12 @@ from svdwidgets.errors import SVDWidgetsWarning
 
 __all__ = ["SpectrumCache", "default_cache_dir", "probe_key", "spectrum_key"]
 
-# 4: a spectrum entry carries its note (the approximation warning); 3: Linear spectra are named
-# "dense" (2 stored them as "fft"); 2: checksummed npz + JSON (1 was pickle). Part of every key:
-# a new format never reads an old entry.
-_FORMAT = 4
+# 5: a grouped layer's exact spectrum is its diagonal blocks' (DenseSpectrum keeps the block
+# order; 4 held one dense decomposition); 4: a spectrum entry carries its note (the
+# approximation warning); 3: Linear spectra are named "dense" (2 stored them as "fft");
+# 2: checksummed npz + JSON (1 was pickle). Part of every key: a new format never reads an old
+# entry.
+_FORMAT = 5
 _MAGIC = b"SVDWCACHE2\n"
 _SUFFIX = ".svdw"
 _CLASSES: dict[str, type] = {
