@@ -336,7 +336,9 @@ def _fft(
     blocks = block_values(weight, geometry, dtype=dtype, device=device, memory_budget=budget)
     kernel = polyphase_kernel(weight.to(dtype=dtype), geometry)
     _, m, n = kernel.block_shape
-    solver = solver_name(device, (m, n))
+    # a single-tap kernel is one SVD per group for every frequency; else many per chunk
+    count = geometry.groups if blocks.shortcut == "single-tap" else None
+    solver = solver_name(device, (m, n), count=count, dtype=blocks.values.dtype)
     return FFTSpectrum(blocks, kernel, geometry, exact=geometry.fft_is_exact, solver=solver, k=k)
 
 

@@ -15,7 +15,7 @@ from scipy.sparse.linalg import svds
 
 from svdwidgets.core.geometry import ConvGeometry
 from svdwidgets.core.operator import ConvOperator
-from svdwidgets.core.solvers import single_threaded_lapack
+from svdwidgets.core.solvers import batched_svdvals, uses_gram
 from svdwidgets.core.spectrum import DenseSpectrum, TopKSpectrum
 
 __all__ = ["dense_spectrum", "topk_spectrum"]
@@ -29,16 +29,18 @@ def dense_spectrum(
     dtype: torch.dtype,
     device: torch.device,
 ) -> DenseSpectrum:
-    """All singular values of the dense operator matrix (``torch.linalg.svdvals``, gesdd).
+    """All singular values of the dense operator matrix (:func:`batched_svdvals`: LAPACK's
+    gesdd, or the float64 Gram for one large single-precision matrix).
 
     A grouped convolution's matrix is block diagonal: its values are those of the ``groups``
     diagonal blocks, decomposed as one batch (a depthwise layer with 144 channels at 4x4 is 144
     SVDs of 4 x 16, not one of 576 x 2304).
     """
     operator = ConvOperator(weight, geometry, dtype=dtype, device=device)
-    with single_threaded_lapack():
-        values = torch.linalg.svdvals(operator.to_dense_blocks()).cpu()
-    return DenseSpectrum(values, operator, k=k, solver="dense-gesdd")
+    blocks = operator.to_dense_blocks()
+    values = batched_svdvals(blocks).cpu()  # many blocks shared out over threads
+    solver = "dense-gram-f64" if uses_gram(blocks) else "dense-gesdd"
+    return DenseSpectrum(values, operator, k=k, solver=solver)
 
 
 def topk_spectrum(

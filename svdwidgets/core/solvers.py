@@ -26,7 +26,7 @@ import ctypes
 import functools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ __all__ = [
     "SOLVER_TABLE",
     "batched_svdvals",
     "cuda_solver",
+    "gram_svdvals",
     "jacobi_svd",
     "jacobi_svdvals",
     "lapack_scope",
@@ -48,6 +49,7 @@ __all__ = [
     "preferred_cuda_solver",
     "single_threaded_lapack",
     "solver_name",
+    "uses_gram",
 ]
 
 GESVDA_CHUNK = 4096
@@ -101,10 +103,19 @@ def cuda_solver(m: int, n: int, rows: tuple[dict[str, Any], ...] | None = None) 
     return "gesvda"
 
 
-def solver_name(device: torch.device, block: tuple[int, int] | None = None) -> str:
-    """The name of the solver :func:`batched_svdvals` uses on ``device`` for ``block``-shaped
-    matrices (``(m, n)``; on CUDA the table decides)."""
+def solver_name(
+    device: torch.device,
+    block: tuple[int, int] | None = None,
+    *,
+    count: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> str:
+    """The name of the solver :func:`batched_svdvals` uses on ``device`` for ``count``
+    ``block``-shaped matrices (``(m, n)``) of ``dtype`` (on CUDA the table decides)."""
     if device.type != "cuda":
+        if block is not None and count is not None and dtype is not None:
+            if _gram_route(device, dtype, count, block):
+                return "gram-f64-eigvalsh"
         return "lapack-gesdd"
     if block is None:
         return CUDA_SOLVERS["gesvda"]
@@ -199,6 +210,20 @@ GRAM_SIDE = 256
 out over threads, get :func:`gram_svdvals`."""
 
 
+def uses_gram(blocks: torch.Tensor) -> bool:
+    """Whether :func:`batched_svdvals` takes these blocks' values from :func:`gram_svdvals`."""
+    return _gram_route(blocks.device, blocks.dtype, blocks.shape[0], blocks.shape[-2:])
+
+
+def _gram_route(device: torch.device, dtype: torch.dtype, count: int, block: Sequence[int]) -> bool:
+    return (
+        device.type == "cpu"
+        and dtype in (torch.float32, torch.complex64)
+        and count < 2 * lapack_threads()
+        and min(block) >= GRAM_SIDE
+    )
+
+
 def gram_svdvals(blocks: torch.Tensor) -> torch.Tensor:
     """Singular values of single-precision blocks from the double-precision Gram matrix.
 
@@ -220,10 +245,10 @@ def _one_thread_svdvals(blocks: torch.Tensor) -> torch.Tensor:
 
 
 def _cpu_svdvals(blocks: torch.Tensor) -> torch.Tensor:
+    if uses_gram(blocks):
+        return gram_svdvals(blocks)
     threads = lapack_threads()
     if blocks.shape[0] < 2 * threads and min(blocks.shape[-2:]) >= GRAM_SIDE:
-        if blocks.dtype in (torch.float32, torch.complex64):
-            return gram_svdvals(blocks)
         return torch.linalg.svdvals(blocks)  # few large blocks: LAPACK's own threads
     if threads == 1 or blocks.shape[0] < 2 * threads:
         return torch.linalg.svdvals(blocks)

@@ -3,7 +3,8 @@
 The notebook opens the Explorer on the bundled MNIST model with every third test digit. The test
 waits for the gallery's renders, then clicks a singular value in the spectrum, a gallery card, a
 frequency and a hypergraph node of another layer, and checks after each click that every view
-shows the same selection (in the DOM) and that the kernel's ``explorer.selection`` agrees. It
+shows the same selection (in the DOM) and that the kernel's ``explorer.selection`` agrees; then
+the layer dropdown, the brush and the compare-methods boxes, in the light and the dark theme. It
 prints and saves (``test-artifacts/``) the click-to-linked-update latency with the images
 cached, the time to open the Explorer, the widget state size, and screenshots in both themes.
 """
@@ -197,10 +198,74 @@ def test_explorer_links_every_view_in_jupyterlab(
         page.wait_for_timeout(800)
         ex.screenshot(path=str(artifacts / "41-explorer-selected.png"))
 
+        # 6. The layer dropdown: the kernel's layer, every view's title and the cards follow.
+        picker = ex.locator(".svdw-ex-picker select")
+        picker.select_option("block.conv1")
+        expect(sorted_fig.locator(".mainheading")).to_have_text(
+            "block.conv1: sorted singular values", timeout=30_000
+        )
+        expect(ex.locator(".svdw-sv-esd")).to_contain_text("block.conv1: ESD")
+        expect(ex.locator(".svdw-gallery .svdw-gl-title")).to_contain_text("block.conv1")
+        s = _state_when(page, notebook_js, lambda s: s["layer"] == "block.conv1")
+        assert s["layer"] == "block.conv1", s
+        expect(ex.locator("img.svdw-gl-image")).to_have_count(8, timeout=120_000)
+
+        # 7. The brush: a drag over the sorted values selects a contiguous range of ranks,
+        #    in the page's status lines and in the kernel.
+        status = ex.locator(".svdw-sv-status")
+        ex.get_by_role("button", name="brush a range").click()
+        fig = ex.locator(".svdw-sv-sorted svg.svg-figure").first
+        page.wait_for_timeout(300)
+        box = fig.bounding_box()
+        assert box is not None
+        y_mid = box["y"] + box["height"] * 0.5
+        page.mouse.move(box["x"] + box["width"] * 0.2, y_mid)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.35, y_mid, steps=5)
+        page.mouse.move(box["x"] + box["width"] * 0.5, y_mid, steps=5)
+        page.mouse.up()
+        expect(status).to_contain_text("indices, i = ")
+        text = status.inner_text()
+        first_i, last_i = (
+            int(t) for t in text.split("indices, i = ")[1].split(" ·")[0].split(" … ")
+        )
+        assert last_i - first_i + 1 > 10, text
+        s = _state_when(
+            page, notebook_js, lambda s: s["selection"][1] == list(range(first_i, last_i + 1))
+        )
+        assert s["selection"] == ["block.conv1", list(range(first_i, last_i + 1))], s
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(500)
+        ex.screenshot(path=str(artifacts / "46-explorer-brushed.png"))
+        ex.get_by_role("button", name="click a point").click()
+        ex.get_by_role("button", name="clear selection").click()
+        expect(status).to_contain_text("nothing selected")
+
+        # 8. Compare methods: the kernel computes the unfolded matrix's curve and draws it.
+        ex.get_by_role("checkbox", name="unfolded").check()
+        legend = ex.locator(".svdw-sv-legend").first
+        expect(legend).to_contain_text("unfolded W 32×288 (not the operator)", timeout=60_000)
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(500)
+        ex.screenshot(path=str(artifacts / "47-explorer-compare.png"))
+
         page.evaluate(notebook_js.dark_theme)
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
         page.wait_for_timeout(800)
         ex.screenshot(path=str(artifacts / "42-explorer-dark.png"))
+        ex.get_by_role("checkbox", name="unfolded").uncheck()
+        expect(legend).not_to_contain_text("unfolded W")
+        picker.select_option("block.conv2")
+        expect(sorted_fig.locator(".mainheading")).to_have_text(
+            "block.conv2: sorted singular values", timeout=30_000
+        )
+        page.evaluate(
+            JS_CLICK_UNTIL,
+            [".svdw-sv-sorted .dot", 0, "() => !!document.querySelector('.svdw-gl-selected')"],
+        )
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(800)
+        ex.screenshot(path=str(artifacts / "48-explorer-dark-selected.png"))
 
         size = json.loads(page.evaluate(notebook_js.kernel_exec, SIZE))
         timings = {

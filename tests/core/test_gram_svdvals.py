@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svdwidgets.core.solvers import GRAM_SIDE, batched_svdvals, gram_svdvals
+import svdwidgets as sw
+from svdwidgets.core.solvers import GRAM_SIDE, batched_svdvals, gram_svdvals, solver_name
 
 
 @pytest.mark.parametrize("shape", [(1, 300, 700), (2, 700, 300), (1, 260, 260)])
@@ -36,3 +37,17 @@ def test_batched_svdvals_routes_few_large_single_blocks_to_the_gram() -> None:
     torch.testing.assert_close(batched_svdvals(small), torch.linalg.svdvals(small))
     double = big.double()  # double precision asked: the SVD in double precision
     assert torch.equal(batched_svdvals(double), torch.linalg.svdvals(double))
+
+
+def test_the_solver_column_names_the_gram_route() -> None:
+    cpu = torch.device("cpu")
+    assert solver_name(cpu, (300, 700), count=1, dtype=torch.float32) == "gram-f64-eigvalsh"
+    assert solver_name(cpu, (300, 700), count=1, dtype=torch.float64) == "lapack-gesdd"
+    assert solver_name(cpu, (300, 700)) == "lapack-gesdd"  # many frequency blocks
+    # a Linear layer's spectrum, as profile computes it: the Gram route, values as the SVD's
+    torch.manual_seed(2)
+    w = torch.randn(300, 700)
+    spec = sw.conv_svd(w, method="fft")
+    assert spec.solver == "gram-f64-eigvalsh"
+    reference = torch.linalg.svdvals(w.double())
+    assert float((spec.values.double() - reference).abs().max() / reference[0]) < 1e-7
