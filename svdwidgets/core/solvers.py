@@ -175,34 +175,55 @@ def lapack_threads() -> int:
 
 @contextlib.contextmanager
 def single_threaded_lapack() -> Iterator[int]:
-    """Run LAPACK single-threaded in this call; yield how many threads torch uses.
+    """Run LAPACK, and torch's own parallel loops (convolutions included), single-threaded in
+    this call; yield how many threads torch uses outside it.
 
     Scoped to the calling thread: with MKL (torch's x86 builds) through MKL's thread-local
-    count, so no other thread, and no thread started meanwhile, is limited. Without MKL only a
-    call on the main thread limits, through ``torch.set_num_threads(1)`` restored afterwards;
-    off the main thread (a render worker, a job) nothing process-wide is ever changed.
+    count, and torch's OpenMP loops through this thread's OpenMP count (``omp_set_num_threads``
+    of the ``libgomp`` torch ships sets the calling thread's value only), so no other thread,
+    and no thread started meanwhile, is limited. Without MKL, LAPACK is limited only on the
+    main thread, through ``torch.set_num_threads(1)`` restored afterwards; off the main thread
+    (a render worker, a job) nothing process-wide is ever changed.
 
     Measured here: a dense 1152x1152 ``svdvals`` took 33 s with torch's 2 threads on a busy
-    2-core machine and 0.24 s with one (``benchmarks/bench_threads.py`` times both ways).
+    2-core machine and 0.24 s with one (``benchmarks/bench_threads.py`` times both ways); a
+    256-channel 3x3 convolution and its adjoint at 14x14 px (one Lanczos step) 11-65 ms with 2
+    threads and 5-8 ms with one, at load 3.
     """
     threads = torch.get_num_threads()
-    lib = _mkl()
-    if lib is not None:
-        # returns this thread's previous setting (0: none); restoring 0 clears it
-        previous = lib.MKL_Set_Num_Threads_Local(1)
-        try:
-            yield threads
-        finally:
-            lib.MKL_Set_Num_Threads_Local(previous)
-    elif threading.current_thread() is threading.main_thread():
-        with _THREADS_LOCK:
+    with contextlib.ExitStack() as scope:
+        omp = _gomp()
+        if omp is not None:
+            previous_omp = int(omp.omp_get_max_threads())
+            omp.omp_set_num_threads(1)
+            scope.callback(omp.omp_set_num_threads, previous_omp)
+        lib = _mkl()
+        if lib is not None:
+            # returns this thread's previous setting (0: none); restoring 0 clears it
+            previous = lib.MKL_Set_Num_Threads_Local(1)
+            scope.callback(lib.MKL_Set_Num_Threads_Local, previous)
+        elif threading.current_thread() is threading.main_thread():
+            scope.enter_context(_THREADS_LOCK)
             torch.set_num_threads(1)
-            try:
-                yield threads
-            finally:
-                torch.set_num_threads(threads)
-    else:
+            scope.callback(torch.set_num_threads, threads)
         yield threads
+
+
+@functools.cache
+def _gomp() -> ctypes.CDLL | None:
+    """The OpenMP runtime torch ships (``torch/lib/libgomp*``), when torch's parallel backend
+    is OpenMP and it is there; else None (nothing limited that way)."""
+    if "OpenMP" not in torch.__config__.parallel_info():
+        return None
+    for path in sorted(Path(torch.__file__).with_name("lib").glob("libgomp*.so*")):
+        try:
+            lib = ctypes.CDLL(str(path))
+            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+            lib.omp_get_max_threads.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
 
 
 GRAM_SIDE = 256

@@ -29,6 +29,7 @@ def test_a_worker_limit_leaves_every_other_thread_alone() -> None:
         with single_threaded_lapack() as had:
             seen["had"] = had
             seen["worker lapack"] = lapack_threads()
+            seen["worker torch"] = torch.get_num_threads()
             inside.set()
             leave.wait(10)
 
@@ -49,6 +50,8 @@ def test_a_worker_limit_leaves_every_other_thread_alone() -> None:
     assert seen["main lapack"] == seen["new lapack"] == lapack_threads()
     if solvers._mkl() is not None:  # MKL: the limit is real, in the worker only
         assert seen["worker lapack"] == 1
+    if solvers._gomp() is not None:  # and so is torch's own (OpenMP), in the worker only
+        assert seen["worker torch"] == 1
     assert torch.get_num_threads() == threads
 
 
@@ -62,13 +65,17 @@ def test_the_limit_is_undone_and_nests() -> None:
     assert lapack_threads() == before
 
 
-def test_with_mkl_the_main_thread_never_touches_torchs_process_count() -> None:
-    if solvers._mkl() is None:
-        return  # without MKL the main thread limits through torch.set_num_threads, by design
+def test_with_mkl_and_openmp_the_main_thread_limit_is_its_own() -> None:
+    if solvers._mkl() is None or solvers._gomp() is None:
+        return  # without them the main thread limits through torch.set_num_threads, by design
     threads = torch.get_num_threads()
     with single_threaded_lapack():
-        assert torch.get_num_threads() == threads
-        assert lapack_threads() == 1
+        # torch's parallel loops (convolutions) and LAPACK run on this thread alone ...
+        assert torch.get_num_threads() == 1 and lapack_threads() == 1
+        # ... while a thread started meanwhile keeps the process's counts
+        assert _in_thread(torch.get_num_threads) == threads
+        assert _in_thread(lapack_threads) == threads
+    assert torch.get_num_threads() == threads
 
 
 def test_batched_svdvals_off_the_main_thread_agrees_with_numpy() -> None:
