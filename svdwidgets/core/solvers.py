@@ -268,12 +268,9 @@ def _one_thread_svdvals(blocks: torch.Tensor) -> torch.Tensor:
 def _cpu_svdvals(blocks: torch.Tensor) -> torch.Tensor:
     if uses_gram(blocks):
         return gram_svdvals(blocks)
-    threads = lapack_threads()
-    if blocks.shape[0] < 2 * threads and min(blocks.shape[-2:]) >= GRAM_SIDE:
-        return torch.linalg.svdvals(blocks)  # few large blocks: LAPACK's own threads
-    if threads == 1 or blocks.shape[0] < 2 * threads:
-        return torch.linalg.svdvals(blocks)
-    with single_threaded_lapack():
+    with single_threaded_lapack() as threads:
+        if threads == 1 or blocks.shape[0] < 2 * threads:
+            return torch.linalg.svdvals(blocks)  # too few blocks to share out
         parts = blocks.chunk(threads)
         with ThreadPoolExecutor(threads) as pool:  # each pool thread limits itself
             return torch.cat(list(pool.map(_one_thread_svdvals, parts)))
