@@ -10,7 +10,8 @@ can overstate σ_max by several percent. Here σ_max is computed on the operator
   ``eigvalsh``; the interval is the value widened by 1e-10 relative (well
   above the backward error of a stable eigensolver on a float64 matrix);
 * otherwise Lanczos with full reorthogonalisation on ``B = AᵀA`` or ``AAᵀ`` (the smaller;
-  at most 60 steps, then restarted at the Ritz vector), in float64 on the layer's device,
+  at most 60 steps, then restarted at the Ritz vector), its steps in float32 (float64 below
+  ``rel_tol`` 1e-5) and its bounds in float64, on the layer's device,
   started at the given vector (the circular spectrum's top vector: a few steps from the answer)
   plus a small random component so that no eigenvector is missing from the Krylov space.
 
@@ -238,8 +239,13 @@ def _lanczos(
     are always computed in float64 from the Ritz vector. A round whose float64 check fails
     after the float32 iteration believed itself converged continues in float64.
     """
-    work = torch.float32 if rel_tol >= _FLOAT32_TOL else torch.float64
     dim, apply64 = _gram_op(op, right_side)
+    work, apply = torch.float64, apply64
+    if rel_tol >= _FLOAT32_TOL:  # one float32 copy of the operator for every round
+        work = torch.float32
+        apply = _gram_op(
+            ConvOperator(op.weight, op.geometry, dtype=work, device=op.device), right_side
+        )[1]
     gen = torch.Generator().manual_seed(0)
     noise = torch.randn(dim, generator=gen, dtype=torch.float64).to(op.device)
     x = noise / torch.linalg.vector_norm(noise)
@@ -253,12 +259,7 @@ def _lanczos(
     best = (0.0, math.inf)
     steps = max(2, min(_MAX_STEPS, dim))
     for _ in range(_MAX_ROUNDS):
-        work_op = (
-            op
-            if work == torch.float64
-            else ConvOperator(op.weight, op.geometry, dtype=work, device=op.device)
-        )
-        ritz, used, believed = _krylov(_gram_op(work_op, right_side)[1], x.to(work), steps, rel_tol)
+        ritz, used, believed = _krylov(apply, x.to(work), steps, rel_tol)
         matvecs += used
         ritz = ritz.to(torch.float64)
         ritz = ritz / torch.linalg.vector_norm(ritz)
@@ -272,8 +273,8 @@ def _lanczos(
             best = (lower, upper)
         if upper == 0 or upper / lower - 1 <= rel_tol:
             break
-        if believed:
-            work = torch.float64  # float32 rounding is what stops it: go on in float64
+        if believed:  # float32 rounding is what stops it: go on in float64
+            work, apply = torch.float64, apply64
         x = ritz
     return SigmaMaxInterval(best[0], best[1], "lanczos", matvecs=matvecs)
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.browser.test_explorer_page_offline import brush_sorted_values
+
 NOTEBOOK = "explorer.ipynb"
 
 SETUP = """\
@@ -221,17 +223,7 @@ def test_explorer_links_every_view_in_jupyterlab(
         # 7. The brush: a drag over the sorted values selects a contiguous range of ranks,
         #    in the page's status lines and in the kernel.
         status = ex.locator(".svdw-sv-status")
-        ex.get_by_role("button", name="brush a range").click()
-        fig = ex.locator(".svdw-sv-sorted svg.svg-figure").first
-        page.wait_for_timeout(300)
-        box = fig.bounding_box()
-        assert box is not None
-        y_mid = box["y"] + box["height"] * 0.5
-        page.mouse.move(box["x"] + box["width"] * 0.2, y_mid)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.35, y_mid, steps=5)
-        page.mouse.move(box["x"] + box["width"] * 0.5, y_mid, steps=5)
-        page.mouse.up()
+        brush_sorted_values(page, ex)
         # while dragging, bqplot selects the drawn points (the curve is decimated); once the
         # gesture settles the kernel selects every rank in the range
         page.wait_for_function(JS_BRUSH_SETTLED, timeout=20_000)

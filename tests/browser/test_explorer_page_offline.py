@@ -127,6 +127,22 @@ JS_SWITCH_TIMES = """async ([layers, n]) => {
 }"""
 
 
+def brush_sorted_values(page: Any, root: Any) -> None:
+    """Switch the spectrum view under ``root`` (a page or a locator) to "brush a range" and
+    drag across the middle of its sorted-values plot, from 20% to 50% of its width."""
+    root.get_by_role("button", name="brush a range").click()
+    fig = root.locator(".svdw-sv-sorted svg.svg-figure").first
+    page.wait_for_timeout(300)
+    box = fig.bounding_box()
+    assert box is not None
+    y_mid = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.2, y_mid)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.35, y_mid, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.5, y_mid, steps=5)
+    page.mouse.up()
+
+
 def _sent_curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What the spectrum view sends for a layer: decimated ranks and their σ (dense reference)."""
     idx = esd.curve_indices(values.size, head=1000, tail=1000)
@@ -220,17 +236,7 @@ def test_every_control_of_the_exported_explorer_works_offline(
         page.screenshot(path=str(artifacts / "60-page-layer-switched.png"), full_page=True)
 
         # 2. the brush: drag over ranks; a contiguous range is selected, the status lines say so
-        page.get_by_role("button", name="brush a range").click()
-        fig = page.locator(".svdw-sv-sorted svg.svg-figure").first
-        page.wait_for_timeout(300)
-        box = fig.bounding_box()
-        assert box is not None
-        y_mid = box["y"] + box["height"] * 0.5
-        page.mouse.move(box["x"] + box["width"] * 0.2, y_mid)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.35, y_mid, steps=5)
-        page.mouse.move(box["x"] + box["width"] * 0.5, y_mid, steps=5)
-        page.mouse.up()
+        brush_sorted_values(page, page)
         expect(status).to_contain_text("indices, i = ")
         expect(summary).to_contain_text("directions")
         text = status.inner_text()
