@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import scipy.linalg
 import torch
 
 from svdwidgets.core.fft import BlockValues, PolyphaseKernel, symbols
 from svdwidgets.core.geometry import ConvGeometry
 from svdwidgets.core.operator import ConvOperator
-from svdwidgets.core.solvers import single_threaded_lapack
+from svdwidgets.core.solvers import scipy_blas_single_thread, single_threaded_lapack
 from svdwidgets.errors import SVDWidgetsError
 
 __all__ = ["DenseSpectrum", "FFTSpectrum", "FrequencyDirection", "Spectrum", "TopKSpectrum"]
@@ -154,6 +155,49 @@ def _inverse_iteration(
         sigma = float(torch.linalg.vector_norm(image))
         right = image / sigma
     return left, sigma, right
+
+
+_GRAM_FLOOR = 1e-4
+"""A block's ``rank``-th triplet comes from its Gram matrix when ``σ_r ≥ _GRAM_FLOOR · σ_1``;
+smaller ones (where dividing by ``σ_r`` would cost digits) take the block's SVD."""
+
+
+def _subset_size(rank: int, side: int) -> int:
+    """How many top eigenpairs one Gram decomposition serving ``rank`` computes: the next
+    power of two ≥ ``rank + 1`` (at least 8), so that the number depends on ``rank`` alone and
+    :meth:`FFTSpectrum.vector` and :meth:`FFTSpectrum.vectors` give the same bits."""
+    return min(side, max(8, 1 << rank.bit_length()))
+
+
+def _gram_pairs(block: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(left, sigma, right)``: the top ``count`` singular triplets of a complex block, from
+    the top eigenpairs of its Gram matrix on the smaller side, formed in complex128 and solved
+    by LAPACK's MRRR for that subset only (``scipy.linalg.eigh(subset_by_index=...)``,
+    ``zheevr``); the other side's vectors are ``B x / σ``. Columns descending, in the block's
+    dtype.
+
+    What a block whose values are too close for inverse iteration gets: two to three times
+    cheaper than its SVD at 512 channels (one tridiagonalisation, no QR sweeps for all
+    vectors; ResNet-18's 512x1024 stride-2 shortcut blocks 0.08 s against 0.2 s), one
+    decomposition for every rank of the subset, and in double precision, where near-equal
+    values cost little accuracy (angle error about ``eps64 · σ_1² / gap``).
+    """
+    wide = block.to(torch.complex128 if block.is_complex() else torch.float64)
+    m, n = wide.shape
+    right_side = n <= m
+    gram = wide.mH @ wide if right_side else wide @ wide.mH
+    size = gram.shape[0]
+    count = min(count, size)
+    with scipy_blas_single_thread():  # torch's idle OpenMP threads would fight its own
+        _, vecs = scipy.linalg.eigh(
+            gram.numpy(), subset_by_index=[size - count, size - 1], driver="evr", check_finite=False
+        )
+    x = torch.from_numpy(vecs[:, ::-1].copy())  # (a one-column view keeps a negative stride)
+    image = wide @ x if right_side else wide.mH @ x
+    sigma = torch.linalg.vector_norm(image, dim=0)
+    other = image / sigma.clamp_min(torch.finfo(sigma.dtype).tiny)
+    left, right = (other, x) if right_side else (x, other)
+    return left.to(block.dtype), sigma.to(block.real.dtype), right.to(block.dtype)
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -357,8 +401,10 @@ class FFTSpectrum(Spectrum):
         the block's σ_1 and 1% away from its neighbours, in σ²), it comes from inverse
         iteration on the block's Gram matrix shifted just above σ_r² (one LU, a few solves:
         about 6x cheaper than the block's SVD at 512 channels), checked by its residual;
-        otherwise, or when the check fails, from the block's SVD. ``blocks`` (a dict) keeps
-        what one call of :meth:`vectors` computed for the next directions of the same block.
+        otherwise, or when the check fails, from the top eigenpairs of the block's complex128
+        Gram matrix (:func:`_gram_pairs`), and only below ``_GRAM_FLOOR · σ_1`` from the block's
+        SVD. ``blocks`` (a dict) keeps what one call of :meth:`vectors` computed for the next
+        directions of the same block.
         """
         cache: dict[tuple[int, ...], Any] = {} if blocks is None else blocks
         key = (fh, fw, group)
@@ -370,6 +416,17 @@ class FFTSpectrum(Spectrum):
             fast = _inverse_iteration(block, rank, self._blocks.values[fh, fw, group], cache, key)
             if fast is not None:
                 return fast
+            values = self._blocks.values[fh, fw, group].double()
+            side = min(block.shape)
+            if (
+                rank < min(side, len(values))
+                and float(values[rank]) >= _GRAM_FLOOR * float(values[0]) > 0
+            ):
+                gram_key = (*key, -2, _subset_size(rank, side))
+                if gram_key not in cache:
+                    cache[gram_key] = _gram_pairs(block, gram_key[-1])
+                left, sigma, right = cache[gram_key]
+                return left[:, rank], float(sigma[rank]), right[:, rank]
             svd_key = (*key, -1)
             if svd_key not in cache:
                 cache[svd_key] = torch.linalg.svd(block, full_matrices=False)
