@@ -425,7 +425,9 @@ class Explorer(ipw.VBox):
             return
         if stage == "profile" and total > 1:
             now = f" · now {detail}" if detail else ""
-            text = f"profiling the layers: {done} of {total} done{now} …"
+            text = (
+                f"profiling the layers (spectra, then exact σ_max): {done} of {total} steps{now} …"
+            )
             self._bar.value = 0.6 * done / total
         elif stage == "profile":
             text = "profiling the layers …" if done == 0 else "profile done"

@@ -39,8 +39,8 @@ def _analysis_threads() -> list[threading.Thread]:
 
 
 def test_it_returns_before_the_profile_is_done_and_wait_fills_everything() -> None:
-    net = _slow_net()
-    x, y = torch.rand(24, 3, 48, 48), torch.arange(24) % 3
+    net = _slow_net(width=32, depth=4)
+    x, y = torch.rand(24, 3, 96, 96), torch.arange(24) % 3
     started = time.perf_counter()
     ex = sw.Explorer(net, x, y, ["a", "b", "c"], autostart=False)
     returned = time.perf_counter() - started
@@ -65,8 +65,14 @@ def test_it_returns_before_the_profile_is_done_and_wait_fills_everything() -> No
         assert stages.index("projections") > last_profile
         assert stages.index("hypergraph") > last_profile
         assert log[-1][:3] == ("hypergraph", 1, 1)
-        per_layer = [(d, name) for s, d, t, name in log if s == "profile" and t == len(ex.layers)]
-        assert per_layer == list(enumerate(ex.layers))  # each layer named as the profile reaches it
+        n = len(ex.layers)
+        per_layer = [(d, name) for s, d, t, name in log if s == "profile" and t == 2 * n]
+        # each layer named as the profile reaches it: its spectrum, then (costliest first, two
+        # at a time) its exact σ_max
+        assert per_layer[:n] == list(enumerate(ex.layers))
+        assert sorted(name for _, name in per_layer[n:]) == sorted(
+            f"{x} (σ_max)" for x in ex.layers
+        )
     finally:
         ex.close()
 
