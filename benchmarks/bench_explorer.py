@@ -18,9 +18,9 @@ architecture. Random weights and inputs except the bundled model. An Explorer fr
 opening was made asynchronous (which returns only when filled) is timed the same way: then
 ``returned`` = ``first view`` = its construction.
 
-``--resnet50`` also prints the size of the widget state for ResNet-50 at 224 (what a
-notebook or an exported page holds). The click-to-linked-views latency is measured in a real
-browser by ``tests/browser/test_explorer_lab.py``.
+``--resnet50`` also opens ResNet-50 at 224 with 512 images (≤ 90 s) and prints the size of
+the widget state for ResNet-50 at 224 (what a notebook holds). The click-to-linked-views
+latency is measured in a real browser by ``tests/browser/test_explorer_lab.py``.
 
 Usage: ``python benchmarks/bench_explorer.py [--resnet18] [--resnet50] [--only NAME]``.
 """
@@ -78,10 +78,27 @@ def _resnet18() -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
     return net.eval(), images, torch.arange(64) % 10, [str(i) for i in range(10)]
 
 
+def _resnet50() -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
+    torch.manual_seed(0)
+    try:
+        import torchvision
+
+        net: nn.Module = torchvision.models.resnet50()
+        print("  (torchvision.models.resnet50)")
+    except ImportError:
+        import models
+
+        net = models.resnet50()
+        print("  (torchvision does not import: benchmarks/models.resnet50, the same network)")
+    images = torch.rand(512, 3, 224, 224)
+    return net.eval(), images, torch.arange(512) % 10, [str(i) for i in range(10)]
+
+
 CASES: dict[str, tuple[Callable[[], Any], float]] = {
     "bundled (333 digits)": (_bundled, 3.0),
     "3-conv CNN, 200 images at 32": (_cnn3, 5.0),
     "ResNet-18 at 224, 64 images": (_resnet18, 20.0),
+    "ResNet-50 at 224, 512 images": (_resnet50, 90.0),
 }
 
 
@@ -106,13 +123,17 @@ def main() -> None:
     parser.add_argument("--resnet18", action="store_true", help="also ResNet-18 at 224")
     parser.add_argument("--only", help="run only the case whose name starts with this")
     parser.add_argument(
-        "--resnet50", action="store_true", help="also the widget state size of ResNet-50 at 224"
+        "--resnet50",
+        action="store_true",
+        help="also ResNet-50 at 224 with 512 images, and its widget state size",
     )
     args = parser.parse_args()
     print(f"svdwidgets from {Path(sw.__file__).parent}")
     print(f"load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}")
     for name, (make, target) in CASES.items():
-        if name.startswith("ResNet") and not args.resnet18:
+        if name.startswith("ResNet-18") and not args.resnet18:
+            continue
+        if name.startswith("ResNet-50") and not args.resnet50:
             continue
         if args.only and not name.startswith(args.only):
             continue

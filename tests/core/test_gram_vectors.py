@@ -16,7 +16,8 @@ from svdwidgets.core.spectrum import _GRAM_FLOOR, _gram_pairs, _subset_size
 
 
 def _dense(conv: nn.Conv2d, size: int) -> torch.Tensor:
-    """The circular convolution on ``size x size`` as an ``(out, in)`` float64 matrix."""
+    """The circular convolution on ``size x size`` as an ``(out, in)`` float64 matrix (for a
+    1x1 kernel there is no padding: the layer's own operator)."""
     c_in = conv.in_channels
     basis = torch.eye(c_in * size * size, dtype=torch.float64).reshape(-1, c_in, size, size)
     pad = conv.padding[0]
@@ -87,6 +88,51 @@ def test_rank_deficient_blocks_take_the_svd_below_the_floor() -> None:
     spec = conv_svd(conv, (2, 2), method="fft")
     assert float(spec.values[3 * 4]) < _GRAM_FLOOR * float(spec.values[0])
     _check(conv, 2, 20)
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(24, 40, 1, stride=2, bias=False),
+        nn.Conv2d(40, 24, 1, stride=2, bias=False),
+        nn.Conv2d(24, 40, 1, bias=False),
+        nn.Conv2d(24, 40, 1, stride=2, groups=4, bias=False),
+    ],
+    ids=["stride2-wide", "stride2-narrow", "stride1", "stride2-groups4"],
+)
+def test_single_tap_layers_share_one_decomposition(conv: nn.Conv2d) -> None:
+    """A 1x1 conv: every frequency's block is a phase times the tap matrix, whose unread
+    columns (3 of 4 at stride 2) are dropped; the vectors are the dense operator's, and
+    ``vectors`` gives the bits of ``vector``."""
+    torch.manual_seed(8)
+    nn.init.normal_(conv.weight)
+    spec = conv_svd(conv, (8, 8), method="fft")
+    assert spec.shortcut == "single-tap" and spec.exact
+    _check(conv, 8, 40)
+    batched = spec.vectors(range(40))
+    for i in range(40):
+        v, u = spec.vector(i)
+        assert torch.equal(batched[i][0], v) and torch.equal(batched[i][1], u), i
+
+
+def test_single_tap_blocks_carry_their_phase() -> None:
+    """A padded 1x1 conv: its blocks are ``c_f T`` with ``|c_f| = 1`` not 1; each block's
+    triplet from the shared decomposition satisfies ``B_f v = σ u`` for that block."""
+    from svdwidgets.core.fft import symbols
+
+    torch.manual_seed(9)
+    conv = nn.Conv2d(6, 10, 1, padding=1, padding_mode="circular", bias=False)
+    spec = conv_svd(conv, (8, 8), method="fft")
+    assert spec.shortcut == "single-tap"
+    phases = 0
+    for fh, fw in [(0, 0), (1, 2), (3, 1), (5, 4)]:
+        block = symbols(spec._kernel, torch.tensor([[fh, fw]]))[0, 0].to(torch.complex128)
+        phases += int(abs(complex(block[0, 0]) / complex(block.abs()[0, 0]) - 1) > 1e-3)
+        for rank in range(4):
+            u, sigma, v = spec._pair(fh, fw, 0, rank, None)
+            residual = block @ v.to(torch.complex128) - sigma * u.to(torch.complex128)
+            assert float(residual.abs().max()) < 1e-5 * float(spec.values[0]), (fh, fw, rank)
+    assert phases >= 2  # the case tests something: most blocks are not T itself
 
 
 @pytest.mark.parametrize("shape", [(12, 30), (30, 12), (16, 16)])
