@@ -49,6 +49,7 @@ def test_every_layer_is_recorded_as_the_kernel_draws_it(explorer: Any) -> None:
         assert c.layers == ex.layers and len(c.snapshots) == len(ex.layers)
         points = c.targets.index(ex.spectrum.link.scatter)
         gallery = c.targets.index(ex.gallery)
+        by_reference: set[str] = set()
         for layer, snap, values, base in zip(
             c.layers, c.snapshots, c.values, c.summary_base, strict=True
         ):
@@ -57,12 +58,25 @@ def test_every_layer_is_recorded_as_the_kernel_draws_it(explorer: Any) -> None:
             idx = idx[v[idx] > 0]
             y = _bq_array(snap[points]["y"])
             np.testing.assert_allclose(y, v[idx], rtol=1e-12)  # the page's points: its values
-            sent = np.frombuffer(values["buffer"], dtype=values["dtype"])
+            if "from_target" in values:  # the page sorts the frequency map's values itself
+                fmap = snap[values["from_target"]][values["key"]]
+                sent = np.sort(np.frombuffer(fmap["buffer"], dtype=fmap["dtype"]))[::-1]
+                by_reference.add(layer)
+            else:
+                sent = np.frombuffer(values["buffer"], dtype=values["dtype"])
             np.testing.assert_array_equal(sent, v.astype(np.float32))
             assert f"{v.size:,} singular values" in base and "selected" not in base
             cards = snap[gallery]
             assert cards["layer"] == layer and cards["items"] == []  # nothing rendered
             assert "needs the live kernel" in cards["status"]
+        # the fft layers' values travel once, in their frequency maps; the others whole
+        mapped = {
+            n
+            for n in ex.layers
+            if ex.profile.entry(n).spectrum.method == "fft"
+            and ex.profile.entry(n).record.kind != "linear"
+        }
+        assert mapped and by_reference == mapped
         # no time for comparisons: no overlays, and their boxes are hidden, not dead
         assert c.method_boxes == {} and all(s is None for v in c.curves.values() for s in v)
         hidden = {id(w) for w in c.hidden}

@@ -48,6 +48,11 @@ export function describeSelection(
   };
 }
 
+/** A copy of `data` as float32, in descending order (numpy's `np.sort(x)[::-1]`). */
+export function sortedDescending(data: ArrayLike<number>): Float32Array {
+  return Float32Array.from(data).sort().reverse();
+}
+
 /** Python's `format(x, '.4g')`. */
 export function formatG(x: number): string {
   if (x === 0) {
@@ -139,6 +144,7 @@ export class PageControllerModel extends DOMWidgetModel {
   private declare _layer: string;
   private declare _updating: boolean;
   private declare _cache: Map<string, Promise<State[]>>;
+  private declare _sorted: Map<number, Float32Array>;
   /** Resolves when the last layer switch has been applied (for tests and timing). */
   declare applied: Promise<void>;
 
@@ -184,6 +190,7 @@ export class PageControllerModel extends DOMWidgetModel {
   initialize(attributes: any, options: any): void {
     super.initialize(attributes, options);
     this._cache = new Map();
+    this._sorted = new Map();
     this._updating = false;
     this.applied = Promise.resolve();
     const picker = this.ref('picker');
@@ -345,6 +352,22 @@ export class PageControllerModel extends DOMWidgetModel {
 
   private _values(l: number): ArrayLike<number> | null {
     const v = (this.get('values') as any[])[l];
+    if (v && typeof v.from_target === 'number') {
+      // the layer's frequency map carries every value: sort them once (the kernel checked
+      // that this gives its values exactly)
+      let sorted = this._sorted.get(l);
+      if (!sorted) {
+        const snaps = (this.get('snapshots') as State[][])[l];
+        const sent = snaps?.[v.from_target]?.[v.key as string];
+        const a = sent ? arrayFromJSON(sent as any) : null;
+        if (!a) {
+          return null;
+        }
+        sorted = sortedDescending(a.data);
+        this._sorted.set(l, sorted);
+      }
+      return sorted;
+    }
     const a = v ? arrayFromJSON(v) : null;
     return a ? a.data : null;
   }

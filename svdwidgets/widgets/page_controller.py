@@ -12,7 +12,8 @@ the browser:
   ``layers[l]`` is shown — the kernel drew every layer once at export time, so the page shows
   exactly what the kernel would. The dropdown (``picker``), and a selection of another layer
   (a hypergraph node) apply them.
-* ``values[l]``: a layer's singular values (float32) for the status lines; ``summary_base`` and
+* ``values[l]``: a layer's singular values (float32) for the status lines, or where its
+  frequency map's snapshot holds the same numbers, a reference the page sorts; ``summary_base`` and
   ``status_head``/``status_tail``: those lines with nothing selected, around the selection text.
 * ``mode_buttons``/``figure``/``brush``: "brush a range" sets the figure's interaction to the
   brush; a settled brush selects every index whose rank it covers.
@@ -60,7 +61,8 @@ class PageController(DOMWidget):
         help="Per layer, per target: the target's serialized state for that layer (its changes).",
     ).tag(sync=True)
     values: traitlets.List[Any] = traitlets.List(
-        help="Per layer: {dtype, shape, buffer} of its singular values (float32), or None."
+        help="Per layer: {dtype, shape, buffer} of its singular values (float32); or "
+        "{from_target: t, key: k}: sort snapshots[layer][t][k] (float32) descending; or None."
     ).tag(sync=True)
     summary = traitlets.Instance(Widget, allow_none=True, help="The header's status line.").tag(
         sync=True, **_ref

@@ -4,7 +4,8 @@ import {
   brushToIndices,
   describeSelection,
   formatG,
-  onHistogram
+  onHistogram,
+  sortedDescending
 } from '../page_controller';
 
 describe('formatG', () => {
@@ -51,6 +52,18 @@ describe('describeSelection', () => {
   });
   it('counts a range', () => {
     expect(describeSelection([0, 1, 2], values).status).toBe('selected 3 indices, i = 0 … 2');
+  });
+});
+
+describe('sortedDescending', () => {
+  it('sorts a frequency map (N_h, N_w, r) into the layer values, as numpy does', () => {
+    // each frequency's values descending, the frequencies in grid order: a numeric sort, not
+    // JavaScript's default string order (10 before 9), and a copy in float32
+    const map = Float32Array.from([3, 0.5, 10, 9, 2.25, 0, 7, 1e-7]);
+    const sorted = sortedDescending(map);
+    expect(Array.from(sorted)).toEqual([10, 9, 7, 3, 2.25, 0.5, Math.fround(1e-7), 0]);
+    expect(sorted).toBeInstanceOf(Float32Array);
+    expect(Array.from(map)).toEqual(Array.from(Float32Array.from([3, 0.5, 10, 9, 2.25, 0, 7, 1e-7])));
   });
 });
 
