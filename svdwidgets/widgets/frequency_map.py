@@ -55,7 +55,8 @@ class FrequencySpectrum(Protocol):
 
 
 INDEX_FREQUENCIES = 16384
-"""How many of the top values' frequencies the browser gets (128 kB), to outline a selection."""
+"""How many of the top values' frequencies the browser gets (64 kB as 16-bit pairs), to outline a
+selection."""
 
 
 class FrequencyMap(DOMWidget):
@@ -102,7 +103,7 @@ class FrequencyMap(DOMWidget):
         "twin (-1: none), what a click selects.",
     ).tag(sync=True, **array_serialization)
     index_frequencies = NDArray(
-        "int32", 2, help="(K, 2): the half-plane frequency of values[i], i < K."
+        "uint16", 2, help="(K, 2): the half-plane frequency of values[i], i < K."
     ).tag(sync=True, **array_serialization)
 
     def __init__(self, *, frequencies: np.ndarray | None = None, **kwargs: Any) -> None:
@@ -219,10 +220,14 @@ class FrequencyMap(DOMWidget):
         with self.hold_sync():
             if len(table) == 0 or r == 0:
                 self.rank_indices = np.full((nh, nw, 2), -1, dtype=np.int32)
-                self.index_frequencies = np.zeros((0, 2), dtype=np.int32)
+                self.index_frequencies = np.zeros((0, 2), dtype=np.uint16)
                 return
+            if max(nh, nw) > np.iinfo(np.uint16).max:
+                raise SVDWidgetsError(
+                    f"a frequency grid of {nh}x{nw} does not fit the map's 16-bit frequency indices"
+                )
             self.rank_indices = rank_index_table(table, (nh, nw), self.rank)
-            self.index_frequencies = table[:INDEX_FREQUENCIES].astype(np.int32)
+            self.index_frequencies = table[:INDEX_FREQUENCIES].astype(np.uint16)
 
 
 def _check_fft(spectrum: object) -> None:

@@ -71,7 +71,9 @@ def test_state_round_trips_as_binary_buffers() -> None:
     _, paths, buffers = _remove_buffers(w.get_state())
     assert ["frequency_values", "buffer"] in paths and ["selected_indices", "buffer"] not in paths
     n = len(w.index_frequencies)
-    assert sum(memoryview(b).nbytes for b in buffers) == 6 * 5 * 3 * 4 + 6 * 5 * 2 * 4 + n * 2 * 4
+    # float32 values, int32 rank indices, 16-bit frequency pairs
+    assert state["index_frequencies"]["dtype"] == "uint16"
+    assert sum(memoryview(b).nbytes for b in buffers) == 6 * 5 * 3 * 4 + 6 * 5 * 2 * 4 + n * 2 * 2
 
 
 def test_front_end_messages_set_the_selection() -> None:
@@ -209,3 +211,9 @@ def test_show_spectrum_switches_layers_and_clears_the_selection() -> None:
     assert sorted(w.selected_indices) == _brute_force(other, (3, 2))
     with pytest.raises(SVDWidgetsError, match="FFTSpectrum"):
         w.show_spectrum(sw.conv_svd(torch.randn(2, 2, 3, 3), (6, 6), method="exact"))
+
+
+def test_a_grid_beyond_16_bit_frequency_indices_is_refused() -> None:
+    values = np.zeros((65537, 1, 1), np.float32)
+    with pytest.raises(SVDWidgetsError, match="65537x1"):
+        FrequencyMap(frequency_values=values, frequencies=np.zeros((1, 2), np.int64))
