@@ -340,18 +340,33 @@ class Explorer(ipw.VBox):
         "compare methods" (the curves are computed now, within
         :data:`svdwidgets.explorer_page.COMPARE_BUDGET_S`), and a hypergraph node of another
         layer. Controls that need a kernel are hidden; a direction not rendered yet says so.
+        Rendered cards travel at twice their displayed size, as JPEG where that is smaller
+        (:func:`svdwidgets.explorer_page.page_card`); the live gallery keeps its PNGs.
         Prints the page's size; returns its path.
         """
-        from svdwidgets.explorer_page import page_controller
+        from svdwidgets.explorer_page import page_card, page_controller
         from svdwidgets.widgets.export import export_html
 
         self._await(self._views_ready)
         self._await(self._graph_ready)
         controller = page_controller(self)
+        gallery = self._gallery
         try:
-            out = export_html(
-                path, [self, controller], title=title or f"svdwidgets: {type(self.model).__name__}"
-            )
+            # the page's own copy of the shown cards is its compact one, as for every layer
+            with gallery._lock, gallery.hold_sync():  # no card update from a render meanwhile
+                shown = list(gallery.items)
+                gallery.items = [
+                    page_card(c, gallery.image_px) if c.get("image") is not None else c
+                    for c in shown
+                ]
+                try:
+                    out = export_html(
+                        path,
+                        [self, controller],
+                        title=title or f"svdwidgets: {type(self.model).__name__}",
+                    )
+                finally:
+                    gallery.items = shown
         finally:
             # only the page has one: the live dashboard needs none (its views stay open)
             controller.layout.close()

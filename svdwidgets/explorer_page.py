@@ -24,7 +24,7 @@ from svdwidgets.widgets.serialization import array_to_json
 if TYPE_CHECKING:
     from svdwidgets.explorer import Explorer
 
-__all__ = ["COMPARE_BUDGET_S", "MAX_VALUES", "page_controller"]
+__all__ = ["COMPARE_BUDGET_S", "MAX_VALUES", "page_card", "page_controller"]
 
 COMPARE_BUDGET_S = 20.0
 """Seconds the export spends computing compared methods' curves; the rest are left out."""
@@ -66,7 +66,7 @@ def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
             else [(i, []) for i in range(min(k, len(spec.values)))]
         )
         cards = [g._card(layer, spec, i, tw) for i, tw in chosen[:MAX_CARDS]]
-    done = [c for c in cards if c.get("image") is not None]
+    done = [page_card(c, g.image_px) for c in cards if c.get("image") is not None]
     missing = len(cards) - len(done)
     status = f"{len(done)} directions of {layer} rendered"
     if missing:
@@ -75,6 +75,21 @@ def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
             "(rendering needs the live kernel)"
         )
     return _canon({"layer": layer, "items": done, "status": status, "busy": False, "error": ""})
+
+
+def page_card(card: dict[str, Any], image_px: int) -> dict[str, Any]:
+    """A gallery card as the page carries it: its rendering and dataset examples at twice the
+    size the gallery shows them (``image_px``, and the three-across thumbnails beside it), as
+    :func:`~svdwidgets.widgets.images.page_image` makes them; everything else as it is."""
+    from svdwidgets.widgets.images import page_image
+
+    thumb = max(16, (image_px - 4) // 3)  # as the gallery's front end lays the examples out
+    out = dict(card)
+    image = card.get("image")
+    if image is not None:
+        out["image"] = page_image(bytes(image), 2 * image_px)
+    out["examples"] = [page_image(bytes(e), 2 * thumb) for e in card.get("examples") or []]
+    return out
 
 
 def _curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

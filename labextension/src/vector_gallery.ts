@@ -62,6 +62,14 @@ export interface IVectorGalleryState {
   error: string;
 }
 
+/** The MIME type of image bytes by their signature: JPEG (an exported page's compact cards)
+ * or PNG (what the kernel sends). */
+export function imageType(bytes: Uint8Array): string {
+  return bytes.length > 2 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff
+    ? 'image/jpeg'
+    : 'image/png';
+}
+
 export class VectorGalleryModel extends DOMWidgetModel {
   defaults(): any {
     const state: IVectorGalleryState = {
@@ -334,9 +342,9 @@ export class VectorGalleryView extends DOMWidgetView {
       for (let k = 0; k < view.length; k++) {
         binary += String.fromCharCode(view[k]);
       }
-      return `data:image/png;base64,${btoa(binary)}`;
+      return `data:${imageType(view)};base64,${btoa(binary)}`;
     }
-    const url = URL.createObjectURL(new Blob([view], { type: 'image/png' }));
+    const url = URL.createObjectURL(new Blob([view], { type: imageType(view) }));
     const urls = this._urls.get(k) ?? [];
     urls.push(url);
     this._urls.set(k, urls);
