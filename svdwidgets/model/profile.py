@@ -465,28 +465,30 @@ def profile(
     options: dict[str, object] = {"method": method, "k": k, "dtype": str(dtype), "fold_bn": fold_bn}
     entries = []
     report = _Progress(progress, len(chosen) * (2 if exact_sigma_max else 1))
-    for record in chosen:
-        report(record.name)
-        entry = _analyse(
-            record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget
-        )
-        if entry.reason and entry.reason.startswith(_BAD) and on_bad_weights == "raise":
-            raise SVDWidgetsError(entry.reason + "; pass on_bad_weights='skip' to skip it")
-        if entry.reason and entry.reason.startswith(_BAD):
-            warnings.warn(f"profile: {entry.reason}; skipped", SVDWidgetsWarning, stacklevel=2)
-        if entry.spectrum is not None and entry.geometry is not None:
-            entry.why = (
-                auto_choice(entry.geometry, k, dtype, memory_budget)[1]
-                if method == "auto"
-                else f"method={method!r} asked"
+    try:
+        for record in chosen:
+            report(record.name)
+            entry = _analyse(
+                record, model, fold_bn, store, options, method, k, dev, dtype, memory_budget
             )
-        if method == "slices":
-            entry.weightwatcher = ww_options
-        entries.append(entry)
-        report.finished()
-    if exact_sigma_max:
-        _exact_sigma_maxes(entries, store, dev, report)
-    report.close()
+            if entry.reason and entry.reason.startswith(_BAD) and on_bad_weights == "raise":
+                raise SVDWidgetsError(entry.reason + "; pass on_bad_weights='skip' to skip it")
+            if entry.reason and entry.reason.startswith(_BAD):
+                warnings.warn(f"profile: {entry.reason}; skipped", SVDWidgetsWarning, stacklevel=2)
+            if entry.spectrum is not None and entry.geometry is not None:
+                entry.why = (
+                    auto_choice(entry.geometry, k, dtype, memory_budget)[1]
+                    if method == "auto"
+                    else f"method={method!r} asked"
+                )
+            if method == "slices":
+                entry.weightwatcher = ww_options
+            entries.append(entry)
+            report.finished()
+        if exact_sigma_max:
+            _exact_sigma_maxes(entries, store, dev, report)
+    finally:
+        report.close()  # a cancelled profile leaves no progress bar behind
     options["exact_sigma_max"] = exact_sigma_max
     if method == "slices":
         options["weightwatcher"] = ww_options
