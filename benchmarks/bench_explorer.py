@@ -62,43 +62,29 @@ def _cnn3() -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
     return net, torch.rand(200, 3, 32, 32), torch.arange(200) % 10, [str(i) for i in range(10)]
 
 
-def _resnet18() -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
+def _resnet(name: str, n: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
+    """torchvision's ``name`` (else ``benchmarks/models``' same network), random weights, with
+    ``n`` random 224 px images in 10 classes."""
     torch.manual_seed(0)
     try:
         import torchvision
 
-        net: nn.Module = torchvision.models.resnet18()
-        print("  (torchvision.models.resnet18)")
+        net: nn.Module = getattr(torchvision.models, name)()
+        print(f"  (torchvision.models.{name})")
     except ImportError:
         import models
 
-        net = models.resnet18()
-        print("  (torchvision does not import: benchmarks/models.resnet18, the same network)")
-    images = torch.rand(64, 3, 224, 224)
-    return net.eval(), images, torch.arange(64) % 10, [str(i) for i in range(10)]
-
-
-def _resnet50() -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
-    torch.manual_seed(0)
-    try:
-        import torchvision
-
-        net: nn.Module = torchvision.models.resnet50()
-        print("  (torchvision.models.resnet50)")
-    except ImportError:
-        import models
-
-        net = models.resnet50()
-        print("  (torchvision does not import: benchmarks/models.resnet50, the same network)")
-    images = torch.rand(512, 3, 224, 224)
-    return net.eval(), images, torch.arange(512) % 10, [str(i) for i in range(10)]
+        net = getattr(models, name)()
+        print(f"  (torchvision does not import: benchmarks/models.{name}, the same network)")
+    images = torch.rand(n, 3, 224, 224)
+    return net.eval(), images, torch.arange(n) % 10, [str(i) for i in range(10)]
 
 
 CASES: dict[str, tuple[Callable[[], Any], float]] = {
     "bundled (333 digits)": (_bundled, 3.0),
     "3-conv CNN, 200 images at 32": (_cnn3, 5.0),
-    "ResNet-18 at 224, 64 images": (_resnet18, 20.0),
-    "ResNet-50 at 224, 512 images": (_resnet50, 90.0),
+    "ResNet-18 at 224, 64 images": (lambda: _resnet("resnet18", 64), 20.0),
+    "ResNet-50 at 224, 512 images": (lambda: _resnet("resnet50", 512), 90.0),
 }
 
 
