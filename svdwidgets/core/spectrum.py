@@ -200,6 +200,28 @@ def _gram_pairs(block: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Te
     return left.to(block.dtype), sigma.to(block.real.dtype), right.to(block.dtype)
 
 
+def _gram_triplet(
+    matrix: torch.Tensor,
+    values: torch.Tensor,
+    rank: int,
+    cache: dict[tuple[int, ...], Any],
+    key: tuple[int, ...],
+) -> tuple[torch.Tensor, float, torch.Tensor] | None:
+    """``(u, σ, v)``: ``matrix``'s ``rank``-th triplet from :func:`_gram_pairs`, the subset's
+    decomposition kept in ``cache`` under ``(*key, subset size)``; None where ``σ_r`` (from its
+    descending ``values``) is below ``_GRAM_FLOOR · σ_1`` or beyond the matrix's rank."""
+    side = min(matrix.shape)
+    if not (
+        rank < min(side, len(values)) and float(values[rank]) >= _GRAM_FLOOR * float(values[0]) > 0
+    ):
+        return None
+    subset_key = (*key, _subset_size(rank, side))
+    if subset_key not in cache:
+        cache[subset_key] = _gram_pairs(matrix, subset_key[-1])
+    left, sigma, right = cache[subset_key]
+    return left[:, rank], float(sigma[rank]), right[:, rank]
+
+
 def _unit(x: torch.Tensor) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x)
 
@@ -413,25 +435,17 @@ class FFTSpectrum(Spectrum):
                 # the block and the vectors built from it live on the CPU, as the values
                 cache[key] = symbols(self._kernel, torch.tensor([[fh, fw]]))[0, group].cpu()
             block = cache[key]
+            values = self._blocks.values[fh, fw, group].double()
             if getattr(self, "shortcut", "") == "single-tap":
-                values = self._blocks.values[fh, fw, group].double()
                 tapped = self._tap_pair(block, values, group, rank, cache)
                 if tapped is not None:
                     return tapped
-            fast = _inverse_iteration(block, rank, self._blocks.values[fh, fw, group], cache, key)
+            fast = _inverse_iteration(block, rank, values, cache, key)
             if fast is not None:
                 return fast
-            values = self._blocks.values[fh, fw, group].double()
-            side = min(block.shape)
-            if (
-                rank < min(side, len(values))
-                and float(values[rank]) >= _GRAM_FLOOR * float(values[0]) > 0
-            ):
-                gram_key = (*key, -2, _subset_size(rank, side))
-                if gram_key not in cache:
-                    cache[gram_key] = _gram_pairs(block, gram_key[-1])
-                left, sigma, right = cache[gram_key]
-                return left[:, rank], float(sigma[rank]), right[:, rank]
+            from_gram = _gram_triplet(block, values, rank, cache, (*key, -2))
+            if from_gram is not None:
+                return from_gram
             svd_key = (*key, -1)
             if svd_key not in cache:
                 cache[svd_key] = torch.linalg.svd(block, full_matrices=False)
@@ -460,24 +474,16 @@ class FFTSpectrum(Spectrum):
             tap = symbols(self._kernel, torch.tensor([[0, 0]]))[0, group].cpu()
             used = tap.abs().amax(dim=0) > 0
             reduced = tap[:, used]
-            reduced = reduced.real if not bool(reduced.imag.any()) else reduced
-            cache[tap_key] = (
-                tap,
-                used,
-                reduced.double() if reduced.is_floating_point() else reduced,
-            )
+            cache[tap_key] = (tap, used, reduced if bool(reduced.imag.any()) else reduced.real)
         tap, used, reduced = cache[tap_key]
-        side = min(reduced.shape)
-        if not (rank < min(side, len(values)) and values[rank] >= _GRAM_FLOOR * values[0] > 0):
+        triplet = _gram_triplet(reduced, values, rank, cache, (-4, group))
+        if triplet is None:
             return None
-        parts_key = (-4, group, _subset_size(rank, side))
-        if parts_key not in cache:
-            cache[parts_key] = _gram_pairs(reduced, parts_key[-1])
-        left, sigma, right_used = cache[parts_key]
+        left, sigma, right_used = triplet
         phase = (tap.conj() * block).sum() / tap.abs().square().sum()
         right = torch.zeros(tap.shape[1], dtype=block.dtype)
-        right[used] = right_used[:, rank].to(block.dtype)
-        return (phase * left[:, rank].to(block.dtype)).to(block.dtype), float(sigma[rank]), right
+        right[used] = right_used.to(block.dtype)
+        return phase * left.to(block.dtype), sigma, right
 
     def _vector(self, d: FrequencyDirection) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.geometry
