@@ -8,7 +8,8 @@ page's size depends on the images' pixels, not on how far they were optimised), 
 page and prints its size against the budget (≤ 30 MB), split into the rendered cards and the
 rest, with the time each part took.
 
-Usage: ``python benchmarks/bench_page.py [--images 64] [--steps 4] [--layers N]``.
+Usage: ``python benchmarks/bench_page.py [--images 64] [--steps 4] [--layers N] [--keep PATH]``
+(``--keep``: write the page there, to look at it or weigh its parts).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--layers", type=int, default=None, help="render only the first N")
+    parser.add_argument("--keep", type=Path, default=None, help="write the page here")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}")
     net = _resnet50()
@@ -87,7 +89,7 @@ def main() -> None:
             ex.wait()
         rendered = time.perf_counter() - started
         started = time.perf_counter()
-        page = ex.export_html(Path(tmp) / "page.html")
+        page = ex.export_html(args.keep or Path(tmp) / "page.html")
         exported = time.perf_counter() - started
         size = page.stat().st_size / 1e6
         ex.close()

@@ -50,8 +50,28 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
-    """The gallery's state for ``layer`` in the page: the cards the kernel has rendered."""
+def _page_state(widget: Any) -> dict[str, Any]:
+    """``widget``'s serialized state as the page keeps it: :func:`_canon`, and a bqplot mark's
+    ``x`` and ``y`` in float32 where that loses nothing (ranks, and a spectrum's values, which
+    are float32: the sorted curves and their points, 5 MB of ResNet-50's page in float64; an
+    ESD's bin edges stay float64)."""
+    import bqplot
+
+    state = _canon(widget.get_state())
+    if isinstance(widget, bqplot.Mark):
+        for key in ("x", "y"):
+            a = state.get(key)
+            if isinstance(a, dict) and a.get("dtype") == "float64" and a.get("type") is None:
+                values = np.frombuffer(a["value"], dtype=np.float64)
+                single = values.astype(np.float32)
+                if np.array_equal(single, values):
+                    state[key] = {**a, "dtype": "float32", "value": single.tobytes()}
+    return state
+
+
+def _gallery_state(ex: Explorer, layer: str, examples: dict[str, bytes]) -> dict[str, Any]:
+    """The gallery's state for ``layer`` in the page: the cards the kernel has rendered, their
+    dataset examples named by id and kept once in ``examples`` (see :func:`page_card`)."""
     from svdwidgets.widgets.vector_gallery import MAX_CARDS, distinct_directions
 
     g = ex.gallery
@@ -66,7 +86,7 @@ def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
             else [(i, []) for i in range(min(k, len(spec.values)))]
         )
         cards = [g._card(layer, spec, i, tw) for i, tw in chosen[:MAX_CARDS]]
-    done = [page_card(c, g.image_px) for c in cards if c.get("image") is not None]
+    done = [page_card(c, g.image_px, examples) for c in cards if c.get("image") is not None]
     missing = len(cards) - len(done)
     status = f"{len(done)} directions of {layer} rendered"
     if missing:
@@ -77,10 +97,18 @@ def _gallery_state(ex: Explorer, layer: str) -> dict[str, Any]:
     return _canon({"layer": layer, "items": done, "status": status, "busy": False, "error": ""})
 
 
-def page_card(card: dict[str, Any], image_px: int) -> dict[str, Any]:
+def page_card(
+    card: dict[str, Any], image_px: int, examples: dict[str, bytes] | None = None
+) -> dict[str, Any]:
     """A gallery card as the page carries it: its rendering and dataset examples at twice the
     size the gallery shows them (``image_px``, and the three-across thumbnails beside it), as
-    :func:`~svdwidgets.widgets.images.page_image` makes them; everything else as it is."""
+    :func:`~svdwidgets.widgets.images.page_image` makes them; everything else as it is.
+
+    Given ``examples`` (a table shared by every card of the page), each dataset example goes
+    there once, under its input's id (``str(example_id)``), and the card keeps only its
+    ``example_ids``: the page fills them in (``withExamples`` in ``page_controller.ts``). The
+    same inputs excite many directions: ResNet-50's 432 cards show 64 distinct photographs.
+    """
     from svdwidgets.widgets.images import page_image
 
     thumb = max(16, (image_px - 4) // 3)  # as the gallery's front end lays the examples out
@@ -88,7 +116,15 @@ def page_card(card: dict[str, Any], image_px: int) -> dict[str, Any]:
     image = card.get("image")
     if image is not None:
         out["image"] = page_image(bytes(image), 2 * image_px)
-    out["examples"] = [page_image(bytes(e), 2 * thumb) for e in card.get("examples") or []]
+    shown = list(card.get("examples") or [])
+    ids = [str(int(i)) for i in card.get("example_ids") or []]
+    if examples is None or len(ids) != len(shown):
+        out["examples"] = [page_image(bytes(e), 2 * thumb) for e in shown]
+        return out
+    for key, e in zip(ids, shown, strict=True):
+        if key not in examples:
+            examples[key] = page_image(bytes(e), 2 * thumb)
+    out["examples"] = []
     return out
 
 
@@ -134,22 +170,27 @@ def _compared(ex: Explorer, budget_s: float) -> tuple[dict[str, list[Any]], dict
 
 
 def _values_source(values: np.ndarray, snapshot: list[dict[str, Any]], fmap: int) -> Any:
-    """How the page gets a layer's singular values (float32, descending) for its status lines
-    and selection markers.
+    """How the page gets a layer's singular values (descending) for its status lines and
+    selection markers.
 
-    An ``fft`` layer's frequency map already carries every value (``frequency_values``, each
-    frequency's block values on the full plane): when sorting them gives exactly ``values``
-    (checked here, bit for bit), the page sorts them itself and only a reference travels,
-    ``{"from_target": t, "key": "frequency_values"}``; that halves what a large model's page
-    carries (ResNet-50 at 224: 23 MB of float32 values were sent twice). Otherwise the values
-    themselves travel, up to :data:`MAX_VALUES` (None beyond: no σ in the status line).
+    An ``fft`` layer's frequency map already carries every value (``frequency_values``: the half
+    plane, each frequency's block values): when ordering them as the browser does
+    (``FrequencyOrder`` in ``frequency_order.ts``: every value repeated by its multiplicity,
+    sorted descending) gives exactly ``values`` (checked here, bit for bit), only a reference
+    travels, ``{"from_target": t, "key": "frequency_values", "n": len(values)}``; a large
+    model's values would otherwise travel twice (ResNet-50 at 224: 23 MB of float32).
+    Otherwise the values themselves travel, up to :data:`MAX_VALUES` (None beyond: no σ in the
+    status line).
     """
+    from svdwidgets.widgets.frequency_map import frequency_values_from_json
+
     state = snapshot[fmap] if 0 <= fmap < len(snapshot) else {}
     sent = state.get("frequency_values")
-    if isinstance(sent, dict) and sent.get("dtype") == "float32":
-        flat = np.frombuffer(sent["buffer"], dtype=np.float32)
-        if flat.size == values.size and np.array_equal(np.sort(flat)[::-1], values):
-            return {"from_target": fmap, "key": "frequency_values"}
+    if isinstance(sent, dict):
+        full = frequency_values_from_json(sent)
+        order = np.sort(full.reshape(-1))[::-1][: values.size]
+        if np.array_equal(order, values):
+            return {"from_target": fmap, "key": "frequency_values", "n": int(values.size)}
     return _canon(array_to_json(values)) if values.size <= MAX_VALUES else None
 
 
@@ -177,6 +218,7 @@ def page_controller(ex: Explorer, *, compare_budget_s: float = COMPARE_BUDGET_S)
     legend_base: list[str] = []
     gallery: list[dict[str, Any]] = []
     values: list[np.ndarray] = []
+    examples: dict[str, bytes] = {}
     try:
         sel.select(before_layer, [])
         for layer in ex.layers:
@@ -184,14 +226,14 @@ def page_controller(ex: Explorer, *, compare_budget_s: float = COMPARE_BUDGET_S)
             sv.layer = layer
             ex._show_frequency_map(layer, ex.profile[layer])
             ex._describe()
-            states.append([_canon(w.get_state()) for w in widgets])
+            states.append([_page_state(w) for w in widgets])
             summary_base.append(ex._summary.value)
             text = status.value if status is not None else ""
             head, _, tail = text.partition(_NOTHING)
             heads.append(head)
             tails.append(tail)
             legend_base.append(legend.value if legend is not None else "")
-            gallery.append(_gallery_state(ex, layer))
+            gallery.append(_gallery_state(ex, layer, examples))
             values.append(np.asarray(ex.profile[layer].values, dtype=np.float32))
     finally:
         ex.layer = before_layer
@@ -235,6 +277,7 @@ def page_controller(ex: Explorer, *, compare_budget_s: float = COMPARE_BUDGET_S)
         targets=targets,
         snapshots=snapshots,
         values=sources,
+        examples=examples,
         summary=ex._summary,
         summary_base=summary_base,
         status=status,

@@ -63,8 +63,11 @@ def test_a_selection_from_the_browser_reaches_every_kernel_view(explorer: Any) -
     assert ex.spectrum.selected == [7]
     assert 7 in ex.gallery.indices or any(7 in c["aliases"] for c in ex.gallery.items)
     spec = ex.profile["block.conv2"]
-    # the map's tables send the browser where to draw index 7
-    assert tuple(ex.frequency_map.index_frequencies[7]) == spec.frequency_of(7)
+    # the browser finds where to draw index 7 from the map's values (frequency_order.ts)
+    from svdwidgets.widgets.frequency_map import value_order
+
+    assert ex.frequency_map.n_values == len(spec)
+    assert tuple(value_order(ex.frequency_map.frequency_values)[7]) == spec.frequency_of(7)
     # a brush (a kernel-side gesture on the spectrum) writes the shared selection
     ex.spectrum.select_range(2, 5)
     assert ex.selection.indices == [2, 3, 4, 5] and ex.selection.layer == "block.conv2"

@@ -18,6 +18,7 @@ from ipywidgets.widgets.widget import _instances
 import svdwidgets as sw
 from svdwidgets.core import esd
 from svdwidgets.explorer_page import page_controller
+from svdwidgets.widgets.frequency_map import frequency_values_from_json
 from svdwidgets.zoo import load_default
 from tests.exported_page import widget_models, widget_state
 
@@ -58,9 +59,15 @@ def test_every_layer_is_recorded_as_the_kernel_draws_it(explorer: Any) -> None:
             idx = idx[v[idx] > 0]
             y = _bq_array(snap[points]["y"])
             np.testing.assert_allclose(y, v[idx], rtol=1e-12)  # the page's points: its values
+            # in float32, which is exact for ranks and float32 values (the bin edges stay float64)
+            assert snap[points]["y"]["dtype"] == snap[points]["x"]["dtype"] == "float32"
+            np.testing.assert_array_equal(_bq_array(snap[points]["x"]), idx + 1.0)
             if "from_target" in values:  # the page sorts the frequency map's values itself
+                # the half plane travels: every value on the full plane, in the page's order
                 fmap = snap[values["from_target"]][values["key"]]
-                sent = np.sort(np.frombuffer(fmap["buffer"], dtype=fmap["dtype"]))[::-1]
+                assert fmap["width"] == ex.profile[layer].grid[1]
+                full = frequency_values_from_json(fmap)
+                sent = np.sort(full.reshape(-1))[::-1][: values["n"]]
                 by_reference.add(layer)
             else:
                 sent = np.frombuffer(values["buffer"], dtype=values["dtype"])

@@ -15,7 +15,8 @@ import {
 import { viridis, viridisStops } from './colormap';
 import { IColorScale, colorScale, formatSigned, formatValue } from './scale';
 import { followSelection, select, selectedIn, selectionSerializers } from './selection';
-import { NDArray, arraySerializer } from './serializers';
+import { FrequencyOrder, frequencyOrder, frequencyValuesSerializer } from './frequency_order';
+import { NDArray } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -24,7 +25,10 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 export interface IFrequencyMapState {
   /** Title: the layer's name. */
   layer_name: string;
-  /** float32, shape (N_h, N_w, r): each frequency's singular values, descending. */
+  /**
+   * float32 (float64 for a float64 spectrum), shape (N_h, N_w, r): each frequency's singular
+   * values, descending (the kernel sends the half plane; the serializer restores the rest).
+   */
   frequency_values: NDArray | null;
   /** Which of the r values to show: 0 is the largest (σ_max). */
   rank: number;
@@ -34,10 +38,8 @@ export interface IFrequencyMapState {
   selected_frequency: [number, number] | null;
   /** A selection shared with linked views, or null. */
   selection: WidgetModel | null;
-  /** int32 (N_h, N_w, 2): each frequency's rank-th value index and its twin (-1: none). */
-  rank_indices: NDArray | null;
-  /** int32 (K, 2): the half-plane frequency of values[i], i < K. */
-  index_frequencies: NDArray | null;
+  /** How many of the layer's values are named by index (`frequency_order.ts`); 0: none. */
+  n_values: number;
 }
 
 export class FrequencyMapModel extends DOMWidgetModel {
@@ -49,8 +51,7 @@ export class FrequencyMapModel extends DOMWidgetModel {
       log_scale: false,
       selected_frequency: null,
       selection: null,
-      rank_indices: null,
-      index_frequencies: null
+      n_values: 0
     };
     return {
       ...super.defaults(),
@@ -66,9 +67,7 @@ export class FrequencyMapModel extends DOMWidgetModel {
 
   static serializers: ISerializers = {
     ...DOMWidgetModel.serializers,
-    frequency_values: arraySerializer,
-    rank_indices: arraySerializer,
-    index_frequencies: arraySerializer,
+    frequency_values: frequencyValuesSerializer,
     ...selectionSerializers
   };
 
@@ -155,7 +154,7 @@ export class FrequencyMapView extends DOMWidgetView {
     this.listenTo(this.model, 'change:frequency_values change:rank', this.draw);
     this.listenTo(
       this.model,
-      'change:selected_frequency change:index_frequencies',
+      'change:selected_frequency change:frequency_values change:n_values',
       this._updateSelection
     );
     this.listenTo(this.model, 'change:selection', this._bindShared);
@@ -399,18 +398,22 @@ export class FrequencyMapView extends DOMWidgetView {
   }
 
 
+  /** The order naming the layer's values by index, or null (no values, or none named). */
+  private _order(): FrequencyOrder | null {
+    const fv: NDArray | null = this.model.get('frequency_values');
+    const n = Number(this.model.get('n_values')) || 0;
+    return fv && this.grid && n > 0 ? frequencyOrder(fv, n) : null;
+  }
+
   /**
    * The frequency to outline: with a shared selection, that of its first index on this layer
-   * (looked up in `index_frequencies`); without one, `selected_frequency`.
+   * (`FrequencyOrder.frequencyOf`); without one, `selected_frequency`.
    */
   private _selected(grid: [number, number, number]): [number, number] | null {
     if (this._shared) {
-      const table: NDArray | null = this.model.get('index_frequencies');
       const picked = selectedIn(this._shared, this.model.get('layer_name'));
-      if (!table || picked.length === 0 || picked[0] >= table.shape[0]) {
-        return null;
-      }
-      return [table.data[2 * picked[0]], table.data[2 * picked[0] + 1]];
+      const order = picked.length ? this._order() : null;
+      return order ? order.frequencyOf(picked[0]) : null;
     }
     const sel = this.model.get('selected_frequency');
     if (!Array.isArray(sel) || sel.length !== 2) {
@@ -482,16 +485,10 @@ export class FrequencyMapView extends DOMWidgetView {
     this.model.set('selected_frequency', same ? null : f);
     this.model.save_changes();
     if (this._shared) {
-      const table: NDArray | null = this.model.get('rank_indices');
-      const picked: number[] = [];
-      if (table && table.shape.length === 3 && !same) {
-        const k = (f[0] * table.shape[1] + f[1]) * 2;
-        for (const i of [table.data[k], table.data[k + 1]]) {
-          if (i >= 0) {
-            picked.push(i);
-          }
-        }
-      }
+      const order = same ? null : this._order();
+      const grid = this.grid;
+      const picked =
+        order && grid ? order.rankIndices(f[0], f[1], this._rank(grid[2])).filter(i => i >= 0) : [];
       select(this._shared, this.model.get('layer_name'), picked);
     }
   };

@@ -16,6 +16,7 @@ import {
   unpack_models
 } from '@jupyter-widgets/base';
 
+import { FrequencyOrder, frequencyValuesFromJSON } from './frequency_order';
 import { isModel, normalizeIndices, select } from './selection';
 import { arrayFromJSON } from './serializers';
 import { MODULE_NAME, MODULE_VERSION } from './version';
@@ -48,9 +49,26 @@ export function describeSelection(
   };
 }
 
-/** A copy of `data` as float32, in descending order (numpy's `np.sort(x)[::-1]`). */
-export function sortedDescending(data: ArrayLike<number>): Float32Array {
-  return Float32Array.from(data).sort().reverse();
+/**
+ * A gallery state with its cards' dataset examples put back from the page's table, where a
+ * card carries only their ids (`page_card`: each input travels once, however many cards show
+ * it); a card whose examples are all there, or one naming an input the table lacks, as it is.
+ */
+export function withExamples(state: State, table: { [id: string]: unknown } | null): State {
+  const items = state.items;
+  if (!table || !Array.isArray(items)) {
+    return state;
+  }
+  return {
+    ...state,
+    items: items.map((item: any) => {
+      const ids: unknown[] = Array.isArray(item?.example_ids) ? item.example_ids : [];
+      if ((item.examples && item.examples.length) || !ids.every(id => String(id) in table)) {
+        return item;
+      }
+      return { ...item, examples: ids.map(id => table[String(id)]) };
+    })
+  };
 }
 
 /** Python's `format(x, '.4g')`. */
@@ -144,7 +162,7 @@ export class PageControllerModel extends DOMWidgetModel {
   private declare _layer: string;
   private declare _updating: boolean;
   private declare _cache: Map<string, Promise<State[]>>;
-  private declare _sorted: Map<number, Float32Array>;
+  private declare _sorted: Map<number, ArrayLike<number>>;
   /** Resolves when the last layer switch has been applied (for tests and timing). */
   declare applied: Promise<void>;
 
@@ -164,6 +182,7 @@ export class PageControllerModel extends DOMWidgetModel {
       snapshots: [],
       values: [],
       summary: null,
+      examples: {},
       summary_base: [],
       status: null,
       status_head: [],
@@ -296,12 +315,17 @@ export class PageControllerModel extends DOMWidgetModel {
     if (!found) {
       const targets = this.get('targets') as WidgetModel[];
       const snaps = (this.get('snapshots') as State[][])[l];
+      const examples = this.get('examples') || null;
       found = Promise.all(
         snaps.map((s, t) =>
-          (targets[t].constructor as any)._deserialize_state(
+          ((targets[t].constructor as any)._deserialize_state(
             { ...s },
             targets[t].widget_manager
-          ) as Promise<State>
+          ) as Promise<State>).then(state =>
+            targets[t].get('_model_name') === 'VectorGalleryModel'
+              ? withExamples(state, examples)
+              : state
+          )
         )
       );
       this._cache.set(key, found);
@@ -353,17 +377,17 @@ export class PageControllerModel extends DOMWidgetModel {
   private _values(l: number): ArrayLike<number> | null {
     const v = (this.get('values') as any[])[l];
     if (v && typeof v.from_target === 'number') {
-      // the layer's frequency map carries every value: sort them once (the kernel checked
-      // that this gives its values exactly)
+      // the layer's frequency map carries every value: order them once, as the map does (the
+      // kernel checked that this gives its values exactly)
       let sorted = this._sorted.get(l);
       if (!sorted) {
         const snaps = (this.get('snapshots') as State[][])[l];
         const sent = snaps?.[v.from_target]?.[v.key as string];
-        const a = sent ? arrayFromJSON(sent as any) : null;
-        if (!a) {
+        const fv = sent ? frequencyValuesFromJSON(sent as any) : null;
+        if (!fv) {
           return null;
         }
-        sorted = sortedDescending(a.data);
+        sorted = new FrequencyOrder(fv, Number(v.n)).values;
         this._sorted.set(l, sorted);
       }
       return sorted;

@@ -10,9 +10,15 @@ selects it, and :attr:`FrequencyMap.selected_indices` lists the singular values 
 
 Given a shared :class:`~svdwidgets.widgets.selection.Selection`, the map links with other views
 in the browser: clicking a frequency selects the direction shown there (the ``rank``-th value of
-that frequency, :attr:`FrequencyMap.rank_indices`, and its conjugate twin), and a direction
-selected elsewhere outlines its frequency (looked up in :attr:`FrequencyMap.index_frequencies`
-for the top :data:`INDEX_FREQUENCIES` values).
+that frequency and its conjugate twin), and a direction selected elsewhere outlines its
+frequency. The browser derives both from the values themselves (:func:`value_order`: the
+layer's values are every half-plane value, repeated by its multiplicity, sorted descending,
+ties in position order, exactly as :class:`svdwidgets.FFTSpectrum` sorts them); the map checks
+that this order is the spectrum's, so no index table travels.
+
+On the wire the values of a conjugate-symmetric map (every map of a real layer) travel on the
+half plane ``(N_h, N_w//2 + 1, r)`` with the full width beside them
+(:func:`frequency_values_to_json`): half the bytes, nothing lost.
 
 The front end is ``FrequencyMapModel`` / ``FrequencyMapView`` in
 ``labextension/src/frequency_map.ts``.
@@ -21,7 +27,7 @@ The front end is ``FrequencyMapModel`` / ``FrequencyMapView`` in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import traitlets
@@ -31,17 +37,19 @@ from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets._errors import TraitValueError
 from svdwidgets.widgets._frontend import MODULE_NAME, MODULE_VERSION
 from svdwidgets.widgets.selection import Selection
-from svdwidgets.widgets.serialization import NDArray, array_serialization
+from svdwidgets.widgets.serialization import NDArray, array_from_json, array_to_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "INDEX_FREQUENCIES",
     "FrequencyMap",
     "FrequencySpectrum",
     "frequency_table",
-    "rank_index_table",
+    "frequency_values_from_json",
+    "frequency_values_to_json",
+    "full_plane",
+    "value_order",
 ]
 
 
@@ -54,9 +62,62 @@ class FrequencySpectrum(Protocol):
     def frequencies(self) -> Any: ...  # (n, 2) array-like: the frequency of each value
 
 
-INDEX_FREQUENCIES = 16384
-"""How many of the top values' frequencies the browser gets (64 kB as 16-bit pairs), to outline a
-selection."""
+def full_plane(half: np.ndarray, width: int) -> np.ndarray:
+    """``(N_h, N_w, r)`` from the half plane ``(N_h, N_w//2 + 1, r)`` of a real layer's map:
+    frequency ``(f_h, f_w)`` with ``f_w > N_w/2`` has the values of its conjugate
+    ``(-f_h, N_w - f_w)``, which lies in the half plane."""
+    nh, half_w = half.shape[:2]
+    if half_w != width // 2 + 1:
+        raise SVDWidgetsError(
+            f"a half plane of {half_w} columns is not that of a {width}-wide frequency grid "
+            f"({width // 2 + 1} columns)"
+        )
+    upper = half[(-np.arange(nh)) % nh][:, width - np.arange(half_w, width)]
+    return np.concatenate([half, upper], axis=1)
+
+
+def frequency_values_to_json(value: np.ndarray | None, widget: object = None) -> Any:
+    """The map's values on the wire: the half plane plus ``width`` when the other half is its
+    conjugate mirror (always, for a real layer), else the full plane (:func:`array_to_json`)."""
+    if value is None:
+        return None
+    nw = value.shape[1]
+    half = value[:, : nw // 2 + 1]
+    if nw > 2 and np.array_equal(full_plane(half, nw), value):
+        return {**cast(dict, array_to_json(half)), "width": nw}
+    return array_to_json(value)
+
+
+def frequency_values_from_json(value: dict[str, Any] | None, widget: object = None) -> Any:
+    """:func:`frequency_values_to_json` back to the full plane."""
+    if value is None:
+        return None
+    a = array_from_json(value)
+    width = value.get("width")
+    return a if a is None or width is None else full_plane(a, int(width))
+
+
+def value_order(frequency_values: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` int64: the half-plane frequency of each singular value of the layer, in the
+    order the browser names them (``labextension/src/frequency_order.ts``).
+
+    The layer's values are the half plane's, each repeated by its multiplicity (2 for
+    ``0 < f_w < N_w/2``, 1 in the columns ``f_w = 0`` and ``N_w/2``, which hold their own
+    conjugates), sorted descending with ties in position order: what
+    :class:`svdwidgets.FFTSpectrum` does with its blocks, so for a map made from a spectrum row
+    ``i`` is ``spectrum.frequency_of(i)`` (equal values inside one frequency can trade places
+    without changing any row).
+    """
+    fv = np.asarray(frequency_values)
+    _, nw, r = fv.shape
+    half_w = nw // 2 + 1
+    flat = fv[:, :half_w].reshape(-1)
+    order = np.argsort(-flat, kind="stable")
+    cells = order // r
+    fw = cells % half_w
+    mult = np.where((fw == 0) | (2 * fw == nw), 1, 2)
+    freqs = np.stack([cells // half_w, fw], axis=1).astype(np.int64)
+    return np.repeat(freqs, mult, axis=0)
 
 
 class FrequencyMap(DOMWidget):
@@ -76,8 +137,11 @@ class FrequencyMap(DOMWidget):
 
     layer_name = traitlets.Unicode("", help="Title: the layer's name.").tag(sync=True)
     frequency_values = NDArray(
-        "float32", 3, help="(N_h, N_w, r): each frequency's singular values, descending."
-    ).tag(sync=True, **array_serialization)
+        ("float32", "float64"),
+        3,
+        help="(N_h, N_w, r): each frequency's singular values, descending (float64 stays "
+        "float64, so that the browser orders the values as the spectrum does).",
+    ).tag(sync=True, to_json=frequency_values_to_json, from_json=frequency_values_from_json)
     rank = traitlets.Int(0, help="Which value to show per frequency: 0 is σ_max.").tag(sync=True)
     log_scale = traitlets.Bool(False, help="Logarithmic colour scale.").tag(sync=True)
     selected_frequency = traitlets.Tuple(
@@ -96,15 +160,11 @@ class FrequencyMap(DOMWidget):
     selection = traitlets.Instance(
         Selection, allow_none=True, help="A selection shared with linked views, or None."
     ).tag(sync=True, **widget_serialization)
-    rank_indices = NDArray(
-        "int32",
-        3,
-        help="(N_h, N_w, 2): the index of each frequency's rank-th value and of its conjugate "
-        "twin (-1: none), what a click selects.",
-    ).tag(sync=True, **array_serialization)
-    index_frequencies = NDArray(
-        "uint16", 2, help="(K, 2): the half-plane frequency of values[i], i < K."
-    ).tag(sync=True, **array_serialization)
+    n_values = traitlets.Int(
+        0,
+        help="How many of the layer's values the browser names by index, in value_order (the "
+        "spectrum's length; 0: no spectrum behind the map, a click selects nothing).",
+    ).tag(sync=True)
 
     def __init__(self, *, frequencies: np.ndarray | None = None, **kwargs: Any) -> None:
         """Traits as keywords; ``frequencies`` is :func:`frequency_table` of the spectrum.
@@ -116,7 +176,7 @@ class FrequencyMap(DOMWidget):
             np.zeros((0, 2), dtype=np.int64) if frequencies is None else np.asarray(frequencies)
         )
         super().__init__(**kwargs)
-        self._update_index_tables()
+        self._check_order()
 
     @classmethod
     def from_spectrum(
@@ -130,7 +190,7 @@ class FrequencyMap(DOMWidget):
     ) -> FrequencyMap:
         """The map of an ``fft`` spectrum (``svdwidgets.conv_svd(..., method="fft")``)."""
         _check_fft(spectrum)
-        values = np.asarray(spectrum.frequency_values, dtype=np.float32)
+        values = np.asarray(spectrum.frequency_values)
         return cls(
             frequencies=frequency_table(spectrum),
             frequency_values=values,
@@ -146,10 +206,10 @@ class FrequencyMap(DOMWidget):
         with self.hold_sync():
             self._frequencies = frequency_table(spectrum)
             self.selected_frequency = None  # type: ignore[assignment]
-            self.frequency_values = np.asarray(spectrum.frequency_values, dtype=np.float32)
+            self.frequency_values = np.asarray(spectrum.frequency_values)
             self.rank = 0
             self.layer_name = layer_name
-            self._update_index_tables()
+            self._check_order()
 
     def figure(self, **kwargs: Any) -> Figure:
         """:func:`svdwidgets.plots.plot_frequency_map` of what the view shows.
@@ -210,24 +270,21 @@ class FrequencyMap(DOMWidget):
     def _select(self, change: traitlets.Bunch) -> None:
         self.selected_indices = selected_indices(self._frequencies, change["new"], self.grid)
 
-    @traitlets.observe("rank")
-    def _on_rank(self, change: traitlets.Bunch) -> None:
-        self._update_index_tables()
-
-    def _update_index_tables(self) -> None:
+    def _check_order(self) -> None:
+        """Set :attr:`n_values` after checking that :func:`value_order` of the values, which is
+        how the browser names them, gives the spectrum's frequency of every index."""
         table = self._frequencies
-        nh, nw, r = self.frequency_values.shape
-        with self.hold_sync():
-            if len(table) == 0 or r == 0:
-                self.rank_indices = np.full((nh, nw, 2), -1, dtype=np.int32)
-                self.index_frequencies = np.zeros((0, 2), dtype=np.uint16)
-                return
-            if max(nh, nw) > np.iinfo(np.uint16).max:
-                raise SVDWidgetsError(
-                    f"a frequency grid of {nh}x{nw} does not fit the map's 16-bit frequency indices"
-                )
-            self.rank_indices = rank_index_table(table, (nh, nw), self.rank)
-            self.index_frequencies = table[:INDEX_FREQUENCIES].astype(np.uint16)
+        if len(table) == 0 or self.frequency_values.size == 0:
+            self.n_values = 0
+            return
+        derived = value_order(self.frequency_values)[: len(table)]
+        if derived.shape != table.shape or not np.array_equal(derived, table):
+            raise SVDWidgetsError(
+                f"the {len(table)} frequencies given are not those of the map's "
+                f"{self.frequency_values.shape} values in descending order: build the map "
+                "with FrequencyMap.from_spectrum"
+            )
+        self.n_values = len(table)
 
 
 def _check_fft(spectrum: object) -> None:
@@ -248,47 +305,6 @@ def frequency_table(spectrum: FrequencySpectrum) -> np.ndarray:
     Computed once per widget, so that a click only compares integers (no FFT, no SVD).
     """
     return np.asarray(spectrum.frequencies).astype(np.int64)
-
-
-def rank_index_table(frequencies: np.ndarray, grid: tuple[int, int], rank: int) -> np.ndarray:
-    """``(N_h, N_w, 2)`` int32: the index of the ``rank``-th value at every frequency, and twin.
-
-    ``frequencies`` is :func:`frequency_table` (half-plane frequencies, values descending). The
-    full-plane frequency ``g`` reads its values from the half-plane frequency ``h(g)`` (``g``
-    itself, or ``-g`` in the upper columns). A half-plane frequency with ``0 < f_w < N_w/2``
-    stands for ``f`` and ``-f``: each of its values appears twice (the real and imaginary parts
-    of one complex vector, :meth:`svdwidgets.FFTSpectrum.twin`); in the columns ``f_w = 0`` and
-    ``N_w/2`` the twin is the same rank at the conjugate frequency. ``-1`` where there is none
-    (a self-conjugate frequency, or a top-``k`` spectrum that does not reach that value).
-    """
-    nh, nw = grid
-    half_w = nw // 2 + 1
-    n = len(frequencies)
-    key = frequencies[:, 0].astype(np.int64) * half_w + frequencies[:, 1]
-    order = np.lexsort((np.arange(n), key))  # by frequency, then by value (descending)
-    starts = np.searchsorted(key[order], np.arange(nh * half_w))
-    ends = np.searchsorted(key[order], np.arange(nh * half_w), side="right")
-    fw_half = np.arange(half_w)
-    mult = np.where((fw_half > 0) & (2 * fw_half < nw), 2, 1)
-
-    def nth(h_fh: np.ndarray, h_fw: np.ndarray, copy: int) -> np.ndarray:
-        k = h_fh * half_w + h_fw
-        pos = starts[k] + rank * mult[h_fw] + copy
-        ok = pos < ends[k]
-        return np.where(ok, order[np.minimum(pos, n - 1)], -1)
-
-    fh = np.arange(nh)[:, None].repeat(nw, axis=1)
-    fw = np.arange(nw)[None, :].repeat(nh, axis=0)
-    upper = fw > nw // 2
-    h_fh = np.where(upper, (-fh) % nh, fh)
-    h_fw = np.where(upper, nw - fw, fw)
-    first = nth(h_fh, h_fw, 0)
-    paired = mult[h_fw] == 2
-    second_same = nth(h_fh, h_fw, 1)
-    c_fh, c_fw = (-h_fh) % nh, h_fw  # the conjugate of a column frequency is in the same column
-    second_col = np.where((c_fh == h_fh), -1, nth(c_fh, c_fw, 0))
-    second = np.where(paired, second_same, second_col)
-    return np.stack([first, second], axis=-1).astype(np.int32)
 
 
 def selected_indices(

@@ -12,6 +12,8 @@ the browser:
   ``layers[l]`` is shown — the kernel drew every layer once at export time, so the page shows
   exactly what the kernel would. The dropdown (``picker``), and a selection of another layer
   (a hypergraph node) apply them.
+* ``examples``: the dataset examples of the gallery's cards, each input once, which the page
+  puts back into the cards of a layer (by their ``example_ids``) when it shows them.
 * ``values[l]``: a layer's singular values (float32) for the status lines, or where its
   frequency map's snapshot holds the same numbers, a reference the page sorts; ``summary_base`` and
   ``status_head``/``status_tail``: those lines with nothing selected, around the selection text.
@@ -63,6 +65,10 @@ class PageController(DOMWidget):
     values: traitlets.List[Any] = traitlets.List(
         help="Per layer: {dtype, shape, buffer} of its singular values (float32); or "
         "{from_target: t, key: k}: sort snapshots[layer][t][k] (float32) descending; or None."
+    ).tag(sync=True)
+    examples = traitlets.Dict(
+        help="{example id: its image (PNG or JPEG bytes)}: the dataset examples of every layer's "
+        "cards, each once; a card in the snapshots names them by its example_ids."
     ).tag(sync=True)
     summary = traitlets.Instance(Widget, allow_none=True, help="The header's status line.").tag(
         sync=True, **_ref

@@ -71,19 +71,28 @@ array_serialization = {"to_json": array_to_json, "from_json": array_from_json}
 
 
 class NDArray(traitlets.TraitType[np.ndarray, Any]):
-    """A numpy array of a fixed dtype and number of dimensions (cast on assignment)."""
+    """A numpy array of a fixed number of dimensions and dtype, cast on assignment.
 
-    def __init__(self, dtype: str, ndim: int, **kwargs: Any) -> None:
-        self.dtype = np.dtype(dtype)
+    ``dtype`` may be several dtypes: an array of one of them keeps it, anything else is cast
+    to the first.
+    """
+
+    def __init__(self, dtype: str | tuple[str, ...], ndim: int, **kwargs: Any) -> None:
+        names = (dtype,) if isinstance(dtype, str) else dtype
+        self.dtypes = tuple(np.dtype(d) for d in names)
+        self.dtype = self.dtypes[0]
         self.ndim = ndim
         super().__init__(**kwargs)
-        self.info_text = f"a {ndim}-D {self.dtype.name} array"
+        kinds = " or ".join(d.name for d in self.dtypes)
+        self.info_text = f"a {ndim}-D {kinds} array"
 
     def validate(self, obj: Any, value: Any) -> np.ndarray | None:
         if value is None and self.allow_none:
             return None
         try:
-            a = np.asarray(value, dtype=self.dtype)
+            a = np.asarray(value)
+            if a.dtype not in self.dtypes:
+                a = a.astype(self.dtype)
         except (TypeError, ValueError) as exc:
             raise SVDWidgetsError(
                 f"{self.name} must be convertible to a {self.dtype.name} array, "

@@ -35,9 +35,23 @@ ex
 
 STATE = """\
 import json
+
+def _frequency_pick():
+    # what a click on the map's selected frequency must select, from the kernel's spectrum: the
+    # first value at that frequency (its half-plane cell) and its twin
+    f, spec = ex.frequency_map.selected_frequency, ex.profile[ex.layer]
+    if f is None or not isinstance(spec, sw.FFTSpectrum):
+        return None
+    nh, nw = spec.grid
+    cell = tuple(f) if 2 * f[1] <= nw else ((-f[0]) % nh, nw - f[1])
+    first = next(i for i in range(len(spec)) if spec.frequency_of(i) == cell)
+    twin = spec.twin(first)
+    return [list(f), sorted({first} | ({twin} if twin is not None else set()))]
+
 print(json.dumps({"layer": ex.layer, "selection": [ex.selection.layer, ex.selection.indices],
                   "spectrum": ex.spectrum.selected, "gallery": ex.gallery.indices,
                   "busy": ex.gallery.busy, "error": ex.gallery.error,
+                  "frequency_pick": _frequency_pick(),
                   "open_s": open_seconds, "timings": ex.timings}))
 """
 
@@ -176,17 +190,26 @@ def test_explorer_links_every_view_in_jupyterlab(
         page.wait_for_timeout(500)
         ex.screenshot(path=str(artifacts / "44-explorer-card-selected.png"))  # the README's
 
-        # 4. Click a frequency of the map: its top direction (and twin) is selected everywhere.
+        # 4. Click a frequency of the map: its top direction (and twin) is selected everywhere,
+        # the indices the browser derived from the map's values (frequency_order.ts) being the
+        # kernel's (FFTSpectrum.frequency_of and twin)
         page.evaluate(
             JS_CLICK_UNTIL,
             [
                 ".svdw-fm-cell",
-                0,
+                37,
                 "() => document.querySelector('.svdw-ex-summary').textContent.includes('selected')",
             ],
         )
-        picked = _state_when(page, notebook_js, lambda s: s["selection"][1] != [card3])["selection"]
+        s = _state_when(
+            page,
+            notebook_js,
+            lambda s: s["selection"][1] != [card3] and s["frequency_pick"] is not None,
+        )
+        picked = s["selection"]
         assert picked[0] == "block.conv2" and 1 <= len(picked[1]) <= 2
+        assert s["frequency_pick"] is not None and picked[1] == s["frequency_pick"][1], s
+        assert s["frequency_pick"][0] != [0, 0]  # a frequency with a conjugate twin
 
         # 5. Click a hypergraph node of another layer: every view switches to that layer.
         node = ex.locator(".svdw-hg-node .svdw-hg-dot").first

@@ -35,6 +35,10 @@ JS_MODEL = """async ([id, names]) => {
   return out;
 }"""
 
+# how many of the matching images decoded to a picture (a missing example would not)
+JS_IMAGES_LOADED = """(selector) => Array.from(document.querySelectorAll(selector))
+  .filter(img => img.complete && img.naturalWidth > 0).length"""
+
 JS_DOTS = """async ([id, n]) => {
   // the scatter's own view draws one SVG dot per point
   const m = await window.svdwidgetsManagers[0].get_model(id);
@@ -191,6 +195,14 @@ def test_every_control_of_the_exported_explorer_works_offline(
         and m.marker == "circle"
         and m.colors == [COLORS["unfolded"]]
     )
+    # what a click on frequency (2, 11) of block.conv2's map selects, from the kernel's spectrum:
+    # the first value of its half-plane cell (12, 3) and that value's twin
+    spec2 = ex.profile["block.conv2"]
+    first = next(i for i in range(len(spec2)) if spec2.frequency_of(i) == (12, 3))
+    frequency_pick = sorted({first, spec2.twin(first)})
+    selection_id = ex.selection.model_id
+    examples = sum(len(c["examples"]) for c in ex.gallery.items)
+    assert examples == 3 * len(cards)
     out = ex.export_html(tmp_path / "explorer.html")
     printed = capsys.readouterr().out
     size = out.stat().st_size
@@ -277,10 +289,17 @@ def test_every_control_of_the_exported_explorer_works_offline(
                 f"No frequency map for {other_layer}"
             )
 
-        # 5. back to block.conv2 (its rendered cards); a card click selects in every view
+        # 5. back to block.conv2 (its rendered cards, their dataset examples put back from the
+        # page's table of inputs); a frequency click selects the kernel's direction and twin; a
+        # card click selects in every view
         page.locator(".svdw-ex-picker select").select_option("block.conv2")
         check_points("block.conv2")
         expect(page.locator("img.svdw-gl-image")).to_have_count(len(cards))
+        expect(page.locator("img.svdw-gl-example")).to_have_count(examples)
+        assert page.evaluate(JS_IMAGES_LOADED, "img.svdw-gl-example") == examples
+        page.locator('rect.svdw-fm-cell[data-fh="2"][data-fw="11"]').dispatch_event("click")
+        expect(summary).to_contain_text("selected 2 directions")
+        assert page.evaluate(JS_MODEL, [selection_id, ["indices"]])["indices"] == frequency_pick
         page.locator(".svdw-gl-card").nth(2).click()
         sigma = values["block.conv2"][cards[2]]
         expect(summary).to_contain_text(f"selected i = {cards[2]}, σ = {sigma:.4g}")

@@ -60,10 +60,12 @@ def test_export_is_self_contained(tmp_path: Path) -> None:
     assert fmap["state"]["selected_frequency"] == [1, 2]
     # arrays stay binary: base64 buffers with dtype and shape, not lists of floats
     paths = {tuple(b["path"]): b for b in fmap["buffers"]}
-    assert paths.keys() >= {("frequency_values", "buffer"), ("rank_indices", "buffer")}
+    assert paths.keys() == {("frequency_values", "buffer")}  # no index table: the page derives it
     assert ("selected_indices", "buffer") not in paths  # kernel side only: not on the page
     assert {b["encoding"] for b in paths.values()} == {"base64"}
-    assert fmap["state"]["frequency_values"]["shape"] == [6, 6, 3]
+    # the half plane of the 6x6 grid (f_w <= 3), with the width to restore the rest
+    assert fmap["state"]["frequency_values"]["shape"] == [6, 4, 3]
+    assert fmap["state"]["frequency_values"]["width"] == 6
     assert page.count('<script type="application/vnd.jupyter.widget-view+json">') == 1
     # VBox, Label, FrequencyMap, their 3 layouts and the label style: nothing else
     assert len(models) == 7

@@ -9,6 +9,11 @@ import torch
 import svdwidgets as sw
 from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.widgets import FrequencyMap
+from svdwidgets.widgets.frequency_map import (
+    frequency_table,
+    frequency_values_from_json,
+    value_order,
+)
 from svdwidgets.widgets.serialization import array_from_json
 
 
@@ -25,7 +30,8 @@ def _spectrum(
 def _wire(widget: FrequencyMap, name: str) -> np.ndarray:
     """What the front end receives for an array trait, decoded again (buffers as bytes)."""
     state = widget.get_state(name)[name]
-    back = array_from_json({**state, "buffer": bytes(state["buffer"])})
+    decode = frequency_values_from_json if name == "frequency_values" else array_from_json
+    back = decode({**state, "buffer": bytes(state["buffer"])})
     assert back is not None
     return back
 
@@ -53,27 +59,87 @@ def test_traits_from_a_circular_conv_spectrum() -> None:
     )
 
 
-def test_state_round_trips_as_binary_buffers() -> None:
+def test_state_round_trips_as_binary_buffers_on_the_half_plane() -> None:
     w = FrequencyMap.from_spectrum(_spectrum(), layer_name="conv")
     state = w.get_state()
-    for name in ("frequency_values", "rank_indices", "index_frequencies"):
-        assert set(state[name]) == {"dtype", "shape", "buffer"}
-        assert isinstance(state[name]["buffer"], memoryview)
-    assert "selected_indices" not in state  # kernel side only: the browser never read it
-    assert state["frequency_values"]["dtype"] == "float32"
-    assert state["frequency_values"]["shape"] == [6, 5, 3]
+    sent = state["frequency_values"]
+    # a real layer's map is conjugate-symmetric: only f_w <= N_w/2 travels, with the width
+    assert set(sent) == {"dtype", "shape", "buffer", "width"}
+    assert isinstance(sent["buffer"], memoryview)
+    assert sent["dtype"] == "float32" and sent["shape"] == [6, 3, 3] and sent["width"] == 5
     np.testing.assert_array_equal(_wire(w, "frequency_values"), w.frequency_values)
+    assert state["n_values"] == len(_spectrum()) == 6 * 5 * 3
+    assert "selected_indices" not in state  # kernel side only: the browser never read it
     w.selected_frequency = (1, 2)
     assert len(w.selected_indices) > 0 and "selected_indices" not in w.get_state()
-    # ipywidgets' own buffer extraction finds the arrays: nothing is sent as a list of floats
+    # ipywidgets' own buffer extraction finds the array: nothing is sent as a list of floats,
+    # and no index table travels (the browser derives it, see test_value_order_*)
     from ipywidgets.widgets.widget import _remove_buffers
 
     _, paths, buffers = _remove_buffers(w.get_state())
-    assert ["frequency_values", "buffer"] in paths and ["selected_indices", "buffer"] not in paths
-    n = len(w.index_frequencies)
-    # float32 values, int32 rank indices, 16-bit frequency pairs
-    assert state["index_frequencies"]["dtype"] == "uint16"
-    assert sum(memoryview(b).nbytes for b in buffers) == 6 * 5 * 3 * 4 + 6 * 5 * 2 * 4 + n * 2 * 2
+    assert paths == [["frequency_values", "buffer"]]
+    assert sum(memoryview(b).nbytes for b in buffers) == 6 * 3 * 3 * 4
+
+
+@pytest.mark.parametrize("width", [6, 7])
+def test_values_without_conjugate_symmetry_travel_whole(width: int) -> None:
+    values = np.random.default_rng(0).random((4, width, 2)).astype(np.float32)
+    w = FrequencyMap(frequency_values=values)
+    sent = w.get_state("frequency_values")["frequency_values"]
+    assert "width" not in sent and sent["shape"] == [4, width, 2]
+    np.testing.assert_array_equal(_wire(w, "frequency_values"), values)
+    assert w.n_values == 0  # no spectrum behind it: a click selects nothing
+
+
+def _weight(kind: str) -> tuple[torch.Tensor, dict[str, int]]:
+    torch.manual_seed(1)
+    if kind == "ties":  # every singular value 1: the order is the position order alone
+        return torch.eye(3).reshape(3, 3, 1, 1).repeat(1, 1, 3, 3) / 3, {"padding": 1}
+    if kind == "groups":
+        return torch.randn(6, 2, 3, 3), {"groups": 3, "padding": 1}
+    if kind == "stride":
+        return torch.randn(4, 3, 3, 3), {"stride": 2, "padding": 1}
+    if kind == "double":
+        return torch.randn(4, 3, 3, 3, dtype=torch.float64), {"padding": 1}
+    return torch.randn(5, 3, 3, 3), {"padding": 1}
+
+
+@pytest.mark.parametrize("size", [(6, 5), (6, 8), (5, 5), (7, 6), (1, 4)])
+@pytest.mark.parametrize("kind", ["plain", "ties", "groups", "stride", "double"])
+def test_value_order_is_the_spectrums_order(size: tuple[int, int], kind: str) -> None:
+    """What the browser relies on to name values by index (frequency_order.ts does the same):
+    the map's values, ordered by value_order, give the spectrum's frequency of every index."""
+    weight, options = _weight(kind)
+    if kind == "stride":  # a (2 N_h, 2 N_w) input: an N_h x N_w frequency grid
+        size = (2 * size[0], 2 * size[1])
+    spec = sw.conv_svd(weight, size, padding_mode="circular", **options)
+    assert isinstance(spec, sw.FFTSpectrum)
+    w = FrequencyMap.from_spectrum(spec)
+    assert w.frequency_values.dtype == spec.values.numpy().dtype  # as the spectrum sorted them
+    order = value_order(w.frequency_values)
+    expected = np.array([spec.frequency_of(i) for i in range(len(spec))])
+    np.testing.assert_array_equal(order, expected)
+    assert w.n_values == len(spec)
+    # and the values in that order are the spectrum's, bit for bit
+    np.testing.assert_array_equal(np.sort(w.frequency_values.ravel())[::-1], spec.values.numpy())
+
+
+def test_value_order_of_a_top_k_spectrum_is_its_prefix() -> None:
+    torch.manual_seed(0)
+    spec = sw.conv_svd(torch.randn(4, 3, 3, 3), (6, 6), padding=1, padding_mode="circular", k=7)
+    assert isinstance(spec, sw.FFTSpectrum)
+    w = FrequencyMap.from_spectrum(spec)
+    assert w.n_values == 7
+    np.testing.assert_array_equal(
+        value_order(w.frequency_values)[:7], [spec.frequency_of(i) for i in range(7)]
+    )
+
+
+def test_frequencies_that_are_not_the_values_order_are_refused() -> None:
+    spec = _spectrum()
+    table = frequency_table(spec)
+    with pytest.raises(SVDWidgetsError, match=r"90 frequencies given are not those"):
+        FrequencyMap(frequency_values=spec.frequency_values.numpy(), frequencies=table[::-1])
 
 
 def test_front_end_messages_set_the_selection() -> None:
@@ -174,46 +240,14 @@ def test_a_bad_selection_from_the_browser_is_rolled_back() -> None:
     np.testing.assert_array_equal(fmap.selected_indices, good)
 
 
-@pytest.mark.parametrize("size", [(6, 5), (6, 8), (5, 5), (7, 6)])
-@pytest.mark.parametrize("rank", [0, 2])
-def test_rank_indices_name_each_frequency_value_and_its_twin(
-    size: tuple[int, int], rank: int
-) -> None:
-    spec = _spectrum(size=size)
-    w = FrequencyMap.from_spectrum(spec, rank=rank)
-    fv = spec.frequency_values.numpy()
-    nh, nw = size
-    assert w.rank_indices.shape == (nh, nw, 2)
-    for fh in range(nh):
-        for fw in range(nw):
-            i, j = (int(x) for x in w.rank_indices[fh, fw])
-            # the value shown at (fh, fw) is values[i], and i sits at this frequency or -f
-            assert float(spec.values[i]) == pytest.approx(float(fv[fh, fw, rank]), rel=1e-5)
-            assert spec.frequency_of(i) in ((fh, fw), ((-fh) % nh, (-fw) % nw))
-            twin = spec.twin(i)
-            assert j == (-1 if twin is None else twin)
-    # the browser's lookup of a selected index's frequency
-    np.testing.assert_array_equal(
-        w.index_frequencies, [spec.frequency_of(i) for i in range(len(spec))]
-    )
-    w.rank = 1  # a new rank: the table follows
-    assert float(spec.values[int(w.rank_indices[0, 0, 0])]) == pytest.approx(float(fv[0, 0, 1]))
-
-
 def test_show_spectrum_switches_layers_and_clears_the_selection() -> None:
     w = FrequencyMap.from_spectrum(_spectrum(), layer_name="a")
     w.selected_frequency = (1, 1)
     other = _spectrum(c_out=5, c_in=2, size=(8, 8))
     w.show_spectrum(other, layer_name="b")
     assert w.layer_name == "b" and w.selected_frequency is None and w.grid == (8, 8)
-    assert w.frequency_values.shape == (8, 8, 2) and w.rank_indices.shape == (8, 8, 2)
+    assert w.frequency_values.shape == (8, 8, 2) and w.n_values == len(other)
     w.selected_frequency = (3, 2)
     assert sorted(w.selected_indices) == _brute_force(other, (3, 2))
     with pytest.raises(SVDWidgetsError, match="FFTSpectrum"):
         w.show_spectrum(sw.conv_svd(torch.randn(2, 2, 3, 3), (6, 6), method="exact"))
-
-
-def test_a_grid_beyond_16_bit_frequency_indices_is_refused() -> None:
-    values = np.zeros((65537, 1, 1), np.float32)
-    with pytest.raises(SVDWidgetsError, match="65537x1"):
-        FrequencyMap(frequency_values=values, frequencies=np.zeros((1, 2), np.int64))

@@ -15,9 +15,13 @@ from svdwidgets.explorer_page import page_card
 from svdwidgets.widgets.images import page_image, png_bytes
 
 
-def _photo(side: int) -> np.ndarray:
-    """A ``side`` px crop of a real photograph (scikit-learn's sample image), uint8 HWC."""
-    return np.ascontiguousarray(load_sample_images().images[0][100 : 100 + side, 200 : 200 + side])
+def _photo(side: int, seed: int = 0) -> np.ndarray:
+    """A ``side`` px crop of a real photograph (scikit-learn's sample image), uint8 HWC; another
+    ``seed``, another place in it."""
+    top, left = 100 + 7 * seed, 200 + 5 * seed
+    return np.ascontiguousarray(
+        load_sample_images().images[0][top : top + side, left : left + side]
+    )
 
 
 def _decoded(data: bytes) -> Image.Image:
@@ -71,3 +75,27 @@ def test_page_card_compacts_the_image_and_examples_only() -> None:
         k: v for k, v in card.items() if k not in ("image", "examples")
     }
     assert card["image"][:4] == b"\x89PNG"  # the live card is left as it was
+
+
+def test_page_cards_share_one_table_of_dataset_examples() -> None:
+    photos = {i: png_bytes(_photo(224, seed=i)) for i in (4, 9, 11)}
+
+    def card(index: int, ids: list[int]) -> dict:
+        return {
+            "index": index,
+            "image": png_bytes(_photo(224)),
+            "examples": [photos[i] for i in ids],
+            "example_ids": ids,
+        }
+
+    table: dict[str, bytes] = {}
+    first = page_card(card(0, [4, 9]), 112, table)
+    second = page_card(card(1, [9, 11]), 112, table)
+    # each input once, however many cards show it; the cards name them by id
+    assert sorted(table) == ["11", "4", "9"]
+    assert first["examples"] == second["examples"] == []
+    assert (first["example_ids"], second["example_ids"]) == ([4, 9], [9, 11])
+    # the same thumbnails a card carrying its own would have
+    alone = page_card(card(1, [9, 11]), 112)
+    assert alone["examples"] == [table["9"], table["11"]]
+    assert first["image"] == alone["image"]

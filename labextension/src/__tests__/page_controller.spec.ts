@@ -5,7 +5,7 @@ import {
   describeSelection,
   formatG,
   onHistogram,
-  sortedDescending
+  withExamples
 } from '../page_controller';
 
 describe('formatG', () => {
@@ -55,18 +55,6 @@ describe('describeSelection', () => {
   });
 });
 
-describe('sortedDescending', () => {
-  it('sorts a frequency map (N_h, N_w, r) into the layer values, as numpy does', () => {
-    // each frequency's values descending, the frequencies in grid order: a numeric sort, not
-    // JavaScript's default string order (10 before 9), and a copy in float32
-    const map = Float32Array.from([3, 0.5, 10, 9, 2.25, 0, 7, 1e-7]);
-    const sorted = sortedDescending(map);
-    expect(Array.from(sorted)).toEqual([10, 9, 7, 3, 2.25, 0.5, Math.fround(1e-7), 0]);
-    expect(sorted).toBeInstanceOf(Float32Array);
-    expect(Array.from(map)).toEqual(Array.from(Float32Array.from([3, 0.5, 10, 9, 2.25, 0, 7, 1e-7])));
-  });
-});
-
 describe('onHistogram', () => {
   // edges 1, 2, 4, 8 (three bins) with densities 5, 6, 7, as the ESD's staircase outline
   const x = [1, 2, 2, 4, 4, 8];
@@ -76,5 +64,30 @@ describe('onHistogram', () => {
       lam: [1, 3, 4, 8, 20],
       density: [5, 6, 7, 7, 7]
     });
+  });
+});
+
+describe('withExamples', () => {
+  const a = new DataView(new Uint8Array([1]).buffer);
+  const b = new DataView(new Uint8Array([2]).buffer);
+  it("puts each card's dataset examples back from the page's table, by id", () => {
+    const state = {
+      layer: 'conv',
+      items: [
+        { index: 0, examples: [], example_ids: [4, 9] },
+        { index: 1, examples: [], example_ids: [9] },
+        { index: 2, examples: [b], example_ids: [7] }, // carries its own: as it is
+        { index: 3, examples: [], example_ids: [5] } // an input the table lacks: as it is
+      ]
+    };
+    const out = withExamples(state, { '4': a, '9': b });
+    const items = out.items as any[];
+    expect(items[0].examples).toEqual([a, b]);
+    expect(items[1].examples).toEqual([b]);
+    expect(items[2].examples).toEqual([b]);
+    expect(items[3].examples).toEqual([]);
+    expect(out.layer).toBe('conv');
+    expect((state.items[0] as any).examples).toEqual([]); // the snapshot is left as it was
+    expect(withExamples(state, null)).toBe(state);
   });
 });

@@ -231,28 +231,27 @@ describe('FrequencyMap and HypergraphView on a shared selection', () => {
   it('a frequency click selects its direction and twin; a selection outlines its frequency', async () => {
     const manager = new DummyManager();
     const sel = await model(manager, 'SelectionModel', { layer: 'conv', indices: [] });
-    const [nh, nw] = [2, 3];
-    const values = Array.from({ length: nh * nw }, (_, k) => 6 - k);
-    // rank_indices (2, 3, 2): (fh, fw) -> [index, twin]
-    const rank = [0, -1, 1, 2, 3, 4, 5, -1, 6, 7, 8, 9];
+    // the half plane of a 2x3 grid (columns f_w = 0, 1), one value each; its 6 values in order:
+    // 6 at (0, 0); 5, 5 at (0, 1) and its conjugate; 4 at (1, 0) (self-conjugate); 3, 3 at (1, 1)
     const m = await model(manager, 'FrequencyMapModel', {
       layer_name: 'conv',
-      frequency_values: wire('float32', [nh, nw, 1], values),
+      frequency_values: { ...wire('float32', [2, 2, 1], [6, 5, 4, 3]), width: 3 },
       selection: ref(sel),
-      rank_indices: wire('int32', [nh, nw, 2], rank),
-      index_frequencies: wire('int32', [4, 2], [0, 0, 0, 1, 0, 1, 1, 1])
+      n_values: 6
     });
     const view = (await manager.create_view(m)) as FrequencyMapView;
     document.body.appendChild(view.el);
-    click(view.el.querySelector('rect.svdw-fm-cell[data-fh="0"][data-fw="1"]')!);
-    expect(sel.get('indices')).toEqual([1, 2]);
-    sel.set({ layer: 'conv', indices: [3] });
+    click(view.el.querySelector('rect.svdw-fm-cell[data-fh="0"][data-fw="2"]')!);
+    expect(sel.get('indices')).toEqual([1, 2]); // (0, 2) is (0, 1)'s conjugate: the pair
+    click(view.el.querySelector('rect.svdw-fm-cell[data-fh="1"][data-fw="0"]')!);
+    expect(sel.get('indices')).toEqual([3]); // self-conjugate: one real vector
+    sel.set({ layer: 'conv', indices: [4] });
     const outlined = view.el.querySelector('.svdw-fm-selection-layer .svdw-fm-selected')!;
     expect([outlined.getAttribute('data-fh'), outlined.getAttribute('data-fw')]).toEqual([
       '1',
       '1'
     ]);
-    sel.set({ layer: 'conv', indices: [100] }); // beyond the table: no outline
+    sel.set({ layer: 'conv', indices: [100] }); // beyond the layer's values: no outline
     expect(view.el.querySelectorAll('.svdw-fm-selection-layer .svdw-fm-selected')).toHaveLength(0);
   });
 
