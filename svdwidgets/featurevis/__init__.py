@@ -10,7 +10,7 @@ the dataset images that drive a singular direction most (:mod:`.examples`). Need
 """
 
 from svdwidgets.featurevis.cache import ImageCache
-from svdwidgets.featurevis.examples import TopActivating, top_activating
+from svdwidgets.featurevis.examples import TopActivating, top_activating, top_activating_each
 from svdwidgets.featurevis.jobs import RenderEvent, RenderQueue
 from svdwidgets.featurevis.objectives import SingularObjective, singular_objective
 from svdwidgets.featurevis.render import RenderCancelled, Rendering, render_singular_vectors
@@ -28,4 +28,5 @@ __all__ = [
     "render_singular_vectors",
     "singular_objective",
     "top_activating",
+    "top_activating_each",
 ]

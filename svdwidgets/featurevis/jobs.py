@@ -271,25 +271,31 @@ class RenderQueue:
         job.listener(RenderEvent("done", job, seconds=seconds))
 
     def _fetch_examples(self, job: RenderJob) -> None:
-        from svdwidgets.featurevis.examples import top_activating
+        """The dataset examples of the job's directions: those not cached yet in one pass over
+        the data (:func:`~svdwidgets.featurevis.examples.top_activating_each`)."""
+        from svdwidgets.featurevis.examples import top_activating_each
 
+        if job.cancel.is_set():
+            return
         options = {k: v for k, v in self._options.items() if k in ("side", "frequency")}
-        for i in job.indices:
-            if job.cancel.is_set():
-                return
-            key = (job.layer, i, job.kind)
-            found = self._examples.get(key)
-            if found is None or len(found.ids) < job.n_examples:
-                top = top_activating(
-                    self._private_profile(),
-                    self._data,
-                    job.layer,
-                    i,
-                    n=job.n_examples,
-                    kind=job.kind,
-                    **options,
-                )
-                found = RenderEvent(
+        missing = [
+            i
+            for i in dict.fromkeys(job.indices)
+            if (found := self._examples.get((job.layer, i, job.kind))) is None
+            or len(found.ids) < job.n_examples
+        ]
+        if missing:
+            tops = top_activating_each(
+                self._private_profile(),
+                self._data,
+                job.layer,
+                missing,
+                n=job.n_examples,
+                kind=job.kind,
+                **options,
+            )
+            for i, top in zip(missing, tops, strict=True):
+                self._examples[(job.layer, i, job.kind)] = RenderEvent(
                     "examples",
                     None,
                     index=i,
@@ -297,7 +303,10 @@ class RenderQueue:
                     ids=tuple(int(x) for x in top.top_indices),
                     scores=tuple(float(s) for s in top.top_scores),
                 )
-                self._examples[key] = found
+        for i in job.indices:
+            if job.cancel.is_set():
+                return
+            found = self._examples[(job.layer, i, job.kind)]
             job.listener(
                 RenderEvent(
                     "examples",

@@ -24,6 +24,7 @@ from svdwidgets.featurevis import (
     render_singular_vectors,
     singular_objective,
     top_activating,
+    top_activating_each,
     transforms,
 )
 from svdwidgets.featurevis.adam import Adam
@@ -345,6 +346,34 @@ def test_top_activating_matches_brute_force(prof: Profile, bundle: Any) -> None:
     assert torch.allclose(result.top_scores.float(), torch.topk(brute, 5).values, atol=1e-4)
     assert torch.equal(result.top_images, images[result.top_indices])
     assert result.count == 400
+    _no_hooks(prof.model)
+
+
+def test_top_activating_each_is_one_pass_with_every_directions_examples(
+    prof: Profile, bundle: Any
+) -> None:
+    images = bundle.images[:400]
+    x = _input_of(prof.model, "block.conv1", images)
+    calls = []
+    hook = prof.model.block.conv1.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        results = top_activating_each(
+            prof, images, "block.conv1", [0, 2, 5, 2], n=4, batch_size=128
+        )
+    finally:
+        hook.remove()
+    assert len(calls) == 4  # one forward pass: 400 inputs in 4 batches, not 4 per direction
+    assert [r.index for r in results] == [0, 2, 5, 2]
+    for r in results:
+        c = singular_objective(prof, "block.conv1", r.index).basis[0]
+        brute = torch.einsum("nchw,c->n", x, c) / (14 * 14)
+        assert r.top_indices.tolist() == torch.topk(brute, 4).indices.tolist()
+        assert r.bottom_indices.tolist() == torch.topk(-brute, 4).indices.tolist()
+        # the very numbers of one top_activating per direction
+        one = top_activating(prof, images, "block.conv1", r.index, n=4, batch_size=128)
+        assert torch.equal(r.top_scores, one.top_scores)
+        assert torch.equal(r.bottom_scores, one.bottom_scores)
+        assert torch.equal(r.top_images, images[r.top_indices]) and r.count == 400
     _no_hooks(prof.model)
 
 
