@@ -515,7 +515,7 @@ class Explorer(ipw.VBox):
         self.timings["filled"] = time.perf_counter() - self._started
         self._bar.value = 1.0
         self._bar.layout.display = "none"
-        self._say(f"filled in {self.timings['filled']:.1f} s · showing {self.why}")
+        self._say(f"filled in {self.timings['filled']:.1f} s · opened on {self.why}")
 
     def _say(self, text: str, *, error: bool = False) -> None:
         if self._closed:
