@@ -21,7 +21,7 @@ from svdwidgets.errors import SVDWidgetsError
 from svdwidgets.featurevis.hooks import run_to, tap
 from svdwidgets.featurevis.objectives import singular_objective
 from svdwidgets.featurevis.render import _model_device, _render_mode
-from svdwidgets.model.projection import _batches, _on_device
+from svdwidgets.model.projection import _batches, _channels_last, _on_device
 
 __all__ = ["TopActivating", "top_activating", "top_activating_each"]
 
@@ -159,7 +159,7 @@ def top_activating_each(
         tap(model, layer, "input" if side == "right" else "output") as t,
     ):
         for b, (x, _) in enumerate(_batches(data, batch_size)):
-            a = run_to(model, _on_device(x, device, b), t)
+            a = run_to(model, _channels_last(_on_device(x, device, b)), t)
             ids = torch.arange(seen, seen + x.shape[0])
             images = x.detach().cpu()
             for one, (top, bottom) in zip(each, best, strict=True):

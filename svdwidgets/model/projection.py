@@ -316,6 +316,9 @@ class _Plan:
     _maps: list[torch.Tensor] = field(default_factory=list)
     _seen: bool = False
     _reused: bool = False
+    _folds: dict[tuple[torch.dtype, bool], tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict
+    )
 
     def begin_batch(self) -> None:
         self._seen = False
@@ -338,15 +341,11 @@ class _Plan:
             )
         # Read the output now, before any later (possibly in-place) module changes it.
         z = out.detach()
-        channel_dim = 1 if self.kind != "linear" else z.ndim - 1
-        view = [1] * z.ndim
-        view[channel_dim] = -1
-        if self.bias is not None:
-            z = z - self.bias.to(z.dtype).view(view)
-        if self.scale is not None:
-            z = z * self.scale.to(z.dtype).view(view)
-        basis = self.basis.to(z.dtype)
         batch = z.shape[0]
+        # channels-last activations (the CPU pass runs on such batches) are read as they lie
+        nhwc = z.ndim == 4 and not z.is_contiguous()
+        nhwc = nhwc and z.is_contiguous(memory_format=torch.channels_last)
+        basis, offset = self._folded(z.dtype, nhwc)
         if not self.per_position:
             if tuple(z.shape[1:]) != self.out_shape:
                 raise SVDWidgetsError(
@@ -354,21 +353,50 @@ class _Plan:
                     f"its operator directions are vectors of shape {self.out_shape} (the input "
                     "size it was profiled on): operator directions need inputs of that size"
                 )
-            p = z.reshape(batch, -1) @ basis  # (B, k)
+            rows = z.permute(0, 2, 3, 1) if nhwc else z  # a view either way: no copy
+            p = rows.reshape(batch, -1) @ basis - offset  # (B, k)
             self._means.append(p.cpu())
             self._maxes.append(p.cpu())
             return
         if self.kind == "linear":  # (B, ..., c_out): the extra dimensions are positions
-            flat = (z.reshape(batch, -1, z.shape[-1]) @ basis).transpose(1, 2)
+            flat = (z.reshape(batch, -1, z.shape[-1]) @ basis - offset).transpose(1, 2)
             spatial = tuple(z.shape[1:-1])
         else:  # (B, c_out, H', W')
-            flat = basis.T @ z.flatten(2)
+            flat = basis.T @ z.flatten(2) - offset[:, None]
             spatial = tuple(z.shape[2:])
         # flat: (B, k, positions)
         self._means.append(flat.mean(dim=2).cpu())
         self._maxes.append(flat.amax(dim=2).cpu())
         if self.keep_maps:
             self._maps.append(flat.reshape(batch, -1, *spatial).cpu())
+
+    def _folded(self, dtype: torch.dtype, nhwc: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The directions with the BatchNorm scale folded in, and what the bias adds to each
+        projection: ``<w, s (z - b)> = <s w, z> - <s w, b>``, so the hook reads the activation
+        once instead of writing two shifted and scaled copies of it. Rows in the activation's
+        memory order (``nhwc``: an operator direction's positions before its channels).
+        Computed in float64, once per dtype and layout."""
+        key = (dtype, nhwc)
+        found = self._folds.get(key)
+        if found is not None:
+            return found
+        basis = self.basis.double()
+        rows, k = basis.shape
+        channels = rows if self.per_position else self.out_shape[0]  # type: ignore[index]
+        per_channel = basis.reshape(channels, -1, k)  # (c_out, positions, k)
+        if self.scale is not None:
+            per_channel = per_channel * self.scale.double().reshape(-1, 1, 1)
+        offset = (
+            torch.zeros(k, dtype=torch.float64, device=basis.device)
+            if self.bias is None
+            else self.bias.double() @ per_channel.sum(dim=1)
+        )
+        if nhwc and not self.per_position:
+            c, h, w = self.out_shape  # type: ignore[misc]
+            per_channel = per_channel.reshape(c, h, w, k).permute(1, 2, 0, 3)
+        found = (per_channel.reshape(rows, k).to(dtype), offset.to(dtype))
+        self._folds[key] = found
+        return found
 
     def result(self) -> LayerProjection:
         note = self.note
@@ -472,7 +500,7 @@ def _run(
         model.eval()
         with torch.no_grad():
             for index, (x, y) in enumerate(_batches(data, batch_size)):
-                x = _on_device(x, device, index)
+                x = _channels_last(_on_device(x, device, index))
                 if isinstance(first, nn.Conv2d) and x.ndim == 4 and x.shape[1] != first.in_channels:
                     raise SVDWidgetsError(
                         f"batch {index} has {x.shape[1]} channels (shape {tuple(x.shape)}) but "
@@ -536,6 +564,18 @@ def _batches(data: object, batch_size: int) -> Iterator[tuple[torch.Tensor, obje
         if x.shape[0] == 0:
             continue
         yield x, y
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 4-D CPU batch in channels-last memory, anything else as it is.
+
+    oneDNN's CPU convolutions run faster on it, and every later activation inherits the layout
+    (ResNet-50 at 224 on 2 cores: 6.0 -> 4.5 s per 64 images); the model is left as it is. The
+    numbers change by float rounding only (the same sums in another order).
+    """
+    if x.ndim == 4 and x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def _on_device(x: torch.Tensor, device: torch.device, index: int) -> torch.Tensor:

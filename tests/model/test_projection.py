@@ -108,6 +108,25 @@ def test_unfolded_projections_equal_a_brute_force_computation() -> None:
     )  # fmt: skip
 
 
+def test_cpu_batches_run_channels_last_and_leave_the_model_as_it_was() -> None:
+    """The forward pass runs on channels-last batches (oneDNN's faster layout on the CPU); the
+    projections are the brute-force ones all the same, and the model's weights are untouched."""
+    model, x = _small()
+    prof = _prof(model, (3, 8, 8), method="unfolded")
+    seen: list[bool] = []
+    hook = model.conv1.register_forward_pre_hook(
+        lambda m, a: seen.append(a[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    try:
+        result = project(prof, x.contiguous(), model=model, keep_maps=True, batch_size=4)
+    finally:
+        hook.remove()
+    assert seen == [True, True, True]  # 11 inputs in batches of 4
+    assert model.conv1.weight.is_contiguous()  # the model keeps its own layout
+    weights = {"conv1": model.conv1.weight, "conv2": model.conv2.weight, "fc": model.fc.weight}
+    _check_against_reference(result, _reference_maps(model, x), weights)
+
+
 def test_top_k_and_layer_selection() -> None:
     model, x = _small()
     prof = _prof(model, (3, 8, 8), method="unfolded")
