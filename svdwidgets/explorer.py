@@ -340,7 +340,7 @@ class Explorer(ipw.VBox):
         "compare methods" (the curves are computed now, within
         :data:`svdwidgets.explorer_page.COMPARE_BUDGET_S`), and a hypergraph node of another
         layer. Controls that need a kernel are hidden; a direction not rendered yet says so.
-        Rendered cards travel at twice their displayed size, as JPEG where that is smaller
+        Rendered cards travel at twice their displayed size, as WebP where that is smaller
         (:func:`svdwidgets.explorer_page.page_card`); the live gallery keeps its PNGs.
         Prints the page's size; returns its path.
         """

@@ -62,12 +62,17 @@ export interface IVectorGalleryState {
   error: string;
 }
 
-/** The MIME type of image bytes by their signature: JPEG (an exported page's compact cards)
- * or PNG (what the kernel sends). */
+/** The MIME type of image bytes by their signature: WebP or JPEG (an exported page's compact
+ * cards) or PNG (what the kernel sends). */
 export function imageType(bytes: Uint8Array): string {
-  return bytes.length > 2 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff
-    ? 'image/jpeg'
-    : 'image/png';
+  if (bytes.length > 2 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+    return 'image/jpeg';
+  }
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') {
+    return 'image/webp';
+  }
+  return 'image/png';
 }
 
 export class VectorGalleryModel extends DOMWidgetModel {

@@ -67,8 +67,8 @@ class PageController(DOMWidget):
         "{from_target: t, key: k}: sort snapshots[layer][t][k] (float32) descending; or None."
     ).tag(sync=True)
     examples = traitlets.Dict(
-        help="{example id: its image (PNG or JPEG bytes)}: the dataset examples of every layer's "
-        "cards, each once; a card in the snapshots names them by its example_ids."
+        help="{example id: its image (PNG, WebP or JPEG bytes)}: the dataset examples of every "
+        "layer's cards, each once; a card in the snapshots names them by its example_ids."
     ).tag(sync=True)
     summary = traitlets.Instance(Widget, allow_none=True, help="The header's status line.").tag(
         sync=True, **_ref
