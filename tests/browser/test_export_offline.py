@@ -352,3 +352,50 @@ def test_exported_explorer_keeps_its_links_offline(
         page.screenshot(path=str(artifacts / "43-explorer-exported-offline.png"), full_page=True)
         assert errors == [], errors
     assert size < 6_000_000, size
+
+
+JS_CARD_IMAGES = """async () => Promise.all(
+  Array.from(document.querySelectorAll('img.svdw-gl-image, img.svdw-gl-example')).map(
+    async img => {
+      await img.decode().catch(() => null);
+      const type = (await (await fetch(img.src)).blob()).type;
+      return [img.className, img.naturalWidth, type];
+    }
+  )
+)"""
+
+
+def test_a_pages_webp_cards_decode_offline(tmp_path: Path, browser: Any) -> None:
+    """Photographic cards travel as WebP in a page (``page_card``); the browser decodes them at
+    twice their shown size, and small digits stay PNG."""
+    from sklearn.datasets import load_sample_images
+
+    from svdwidgets.explorer_page import page_card
+    from svdwidgets.widgets import VectorGallery
+    from svdwidgets.widgets.images import png_bytes
+
+    b = load_default()
+    gallery = VectorGallery(sw.profile(b.model, (1, 28, 28)), "block.conv2", k=2, autostart=False)
+    photo = load_sample_images().images[0]
+    crop = png_bytes(photo[100:324, 200:424])  # a 224 px photograph
+    digit = png_bytes(b.images[0])  # 28 px: the gallery upscales it
+    cards = [
+        {**gallery.items[0], "image": crop, "examples": [crop, digit], "example_ids": [0, 1]},
+        {**gallery.items[1], "image": digit, "examples": [], "example_ids": []},
+    ]
+    gallery.items = [page_card(c, gallery.image_px) for c in cards]
+    out = export_html(tmp_path / "cards.html", gallery)
+    gallery.close()
+    with offline_page(browser, out) as (page, errors):
+        page.wait_for_function("document.querySelectorAll('img.svdw-gl-image').length == 2")
+        got = sorted(page.evaluate(JS_CARD_IMAGES))
+        thumb = 2 * ((gallery.image_px - 4) // 3)
+        assert got == sorted(
+            [
+                ["svdw-gl-image", 2 * gallery.image_px, "image/webp"],
+                ["svdw-gl-image", 28, "image/png"],
+                ["svdw-gl-example", thumb, "image/webp"],
+                ["svdw-gl-example", 28, "image/png"],
+            ]
+        ), got
+        assert errors == [], errors
